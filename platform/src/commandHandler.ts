@@ -1,0 +1,97 @@
+import type { Decider, DomainEvent, EventMetadata, StoredEvent } from '@settle/domain';
+import { ConcurrencyError } from './errors.js';
+import type { EventStore, ExpectedRevision } from './eventStore/port.js';
+import { currentContext } from './context.js';
+import { newId, reactionEventId } from './ids.js';
+
+export interface HandleOptions {
+  /** Metadata for the new events; defaults come from the current work context. */
+  metadata?: Partial<EventMetadata>;
+  /**
+   * When set, event ids derive from this id (the triggering event), so a redelivered trigger
+   * appends nothing new. Otherwise ids are random.
+   */
+  causationEventId?: string;
+  /** Conflicts are retried by re-reading and re-deciding; 0 gives the conflict to the caller. */
+  retries?: number;
+  /** Only decide if the stream is at this revision (If-Match); a mismatch throws ConcurrencyError. */
+  expectedRevision?: number;
+  onAppended?(events: DomainEvent[], position: number): void;
+}
+
+export interface HandleResult<State> {
+  state: State;
+  /** Events this call appended (empty when the decision was a no-op or a duplicate). */
+  appended: DomainEvent[];
+  /** Revision of the stream after the call (-1: no stream). */
+  revision: number;
+  /** Global position of the last event written by this call, or of the stream's last event. */
+  position: number;
+}
+
+export async function loadAggregate<State, Event extends DomainEvent>(
+  store: EventStore,
+  streamId: string,
+  decider: Pick<Decider<State, unknown, Event>, 'initialState' | 'evolve'>,
+): Promise<{ state: State; revision: number; position: number; events: StoredEvent[] }> {
+  const events = await store.readStream(streamId);
+  let state = decider.initialState();
+  for (const e of events) state = decider.evolve(state, e as unknown as Event);
+  const last = events[events.length - 1];
+  return { state, revision: last ? last.streamPosition : -1, position: last ? last.globalPosition : 0, events };
+}
+
+/**
+ * Load → decide → append with the expected revision; on a conflict, load and decide again.
+ * Domain errors propagate untouched; nothing is appended for a rejected command.
+ */
+export async function handleCommand<State, Command, Event extends DomainEvent>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<State, Command, Event>,
+  command: Command | ((state: State) => Command),
+  opts: HandleOptions = {},
+): Promise<HandleResult<State>> {
+  const retries = opts.retries ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    const { state, revision, position } = await loadAggregate(store, streamId, decider);
+    if (opts.expectedRevision !== undefined && opts.expectedRevision !== revision)
+      throw new ConcurrencyError(streamId, String(opts.expectedRevision), revision);
+    const cmd = typeof command === 'function' ? (command as (s: State) => Command)(state) : command;
+    const decided = decider.decide(cmd, state);
+    if (decided.length === 0) return { state, appended: [], revision, position };
+    const ctx = currentContext();
+    const metadata: EventMetadata = {
+      correlationId: opts.metadata?.correlationId ?? ctx?.correlationId ?? newId(),
+      causationId: opts.metadata?.causationId ?? ctx?.causationId ?? ctx?.correlationId ?? 'command',
+      actor: opts.metadata?.actor ?? ctx?.actor ?? 'system',
+      ...(ctx?.traceparent ? { traceparent: ctx.traceparent } : {}),
+      ...(ctx?.tracestate ? { tracestate: ctx.tracestate } : {}),
+      ...opts.metadata,
+    };
+    const expectedRevision: ExpectedRevision = revision === -1 ? 'no_stream' : revision;
+    try {
+      const result = await store.append(
+        streamId,
+        decided.map((e, i) => ({
+          id: opts.causationEventId ? reactionEventId(opts.causationEventId, i) : newId(),
+          type: e.type,
+          data: e.data,
+          metadata,
+        })),
+        { expectedRevision },
+      );
+      let next = state;
+      if (!result.duplicate) {
+        for (const e of decided) next = decider.evolve(next, e);
+        opts.onAppended?.(decided, result.position);
+        return { state: next, appended: decided, revision: result.nextExpectedRevision, position: result.position };
+      }
+      const reloaded = await loadAggregate(store, streamId, decider);
+      return { state: reloaded.state, appended: [], revision: reloaded.revision, position: result.position };
+    } catch (error) {
+      if (error instanceof ConcurrencyError && attempt < retries && opts.expectedRevision === undefined) continue;
+      throw error;
+    }
+  }
+}

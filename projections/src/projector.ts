@@ -1,0 +1,170 @@
+import type { StoredEvent } from '@settle/domain';
+import {
+  REQUEST_UPDATED_TOPIC,
+  type Cache,
+  type EventStore,
+  type Logger,
+  type Metrics,
+  type MQEmitter,
+  type ReadStore,
+  type Subscription,
+} from '@settle/platform';
+import type { Projection } from './projection.js';
+import { REQUESTS, type RequestDoc } from './requests.js';
+import { UnitOfWork } from './unitOfWork.js';
+
+export interface ProjectorDeps {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  logger: Logger;
+  metrics?: Metrics;
+  pubsub?: MQEmitter;
+  cache?: Cache;
+  batchSize?: number;
+}
+
+export interface ProjectorStatus {
+  name: string;
+  position: number;
+  headPosition: number;
+  lagEvents: number;
+  state: 'catching_up' | 'live' | 'stopped' | 'failed';
+}
+
+/**
+ * Runs projections over the global log: one subscription from the lowest checkpoint, each
+ * projection skipping what its own checkpoint covers. A batch's documents are written, then
+ * the checkpoints; a crash in between replays the batch, which the position guards make
+ * harmless. After a commit, changed requests are published (GraphQL subscriptions) and their
+ * cache entries dropped.
+ */
+export class Projector {
+  private subscription?: Subscription;
+  private readonly checkpoints = new Map<string, number>();
+  private position = 0;
+  private head = 0;
+  private state: ProjectorStatus['state'] = 'stopped';
+  private readonly waiters = new Set<{ position: number; resolve(): void }>();
+  private restartTimer?: NodeJS.Timeout;
+  private stopping = false;
+  private caughtUp!: Promise<void>;
+  private markCaughtUp!: () => void;
+
+  constructor(
+    private readonly projections: Projection[],
+    private readonly deps: ProjectorDeps,
+    readonly name = 'readModels',
+  ) {
+    this.caughtUp = new Promise((r) => (this.markCaughtUp = r));
+  }
+
+  async start(): Promise<void> {
+    const { readStore } = this.deps;
+    for (const p of this.projections) {
+      for (const [collection, indexes] of Object.entries(p.collections)) await readStore.ensureIndexes(collection, indexes);
+      this.checkpoints.set(p.name, await readStore.getCheckpoint(p.name));
+    }
+    this.position = Math.min(...this.checkpoints.values());
+    this.head = await this.deps.eventStore.headPosition();
+    if (this.position >= this.head) this.markCaughtUp();
+    this.state = this.position >= this.head ? 'live' : 'catching_up';
+    this.subscribe();
+  }
+
+  /** Resolves once the projector has applied everything that was in the log when it started. */
+  whenCaughtUp(): Promise<void> {
+    return this.caughtUp;
+  }
+
+  private subscribe(): void {
+    const prefixes = [...new Set(this.projections.flatMap((p) => p.streamPrefixes))];
+    const sub = this.deps.eventStore.subscribe((batch) => this.handle(batch), {
+      after: this.position,
+      batchSize: this.deps.batchSize ?? 1000,
+      streamPrefixes: prefixes,
+    });
+    this.subscription = sub;
+    sub.failed.catch((error: unknown) => {
+      if (this.stopping) return;
+      this.state = 'failed';
+      this.deps.logger.error({ err: error, projector: this.name, position: this.position }, 'projection failed; retrying');
+      this.restartTimer = setTimeout(() => {
+        if (this.stopping) return;
+        this.state = 'catching_up';
+        this.subscribe();
+      }, 1000);
+    });
+  }
+
+  private async handle(batch: StoredEvent[]): Promise<void> {
+    const uow = new UnitOfWork(this.deps.readStore);
+    const last = batch[batch.length - 1]!.globalPosition;
+    for (const p of this.projections) {
+      const from = this.checkpoints.get(p.name) ?? 0;
+      const events = batch.filter((e) => e.globalPosition > from && p.streamPrefixes.some((s) => e.streamId.startsWith(s)));
+      if (events.length === 0) continue;
+      await p.prefetch?.(events, uow);
+      for (const e of events) await p.apply(e, uow);
+    }
+    await uow.commit();
+    for (const p of this.projections) {
+      if ((this.checkpoints.get(p.name) ?? 0) >= last) continue;
+      await this.deps.readStore.saveCheckpoint(p.name, last);
+      this.checkpoints.set(p.name, last);
+    }
+    this.position = last;
+    if (last > this.head) this.head = last;
+    const changed = uow.changes(REQUESTS) as RequestDoc[];
+    if (changed.length > 0) {
+      await this.deps.cache?.delete(changed.map((d) => `request:${d._id}`));
+      if (this.state === 'live' && this.deps.pubsub)
+        for (const doc of changed) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: doc });
+    }
+    if (this.state === 'catching_up' && this.position >= this.head) {
+      this.state = 'live';
+      this.markCaughtUp();
+      this.deps.logger.info({ projector: this.name, position: this.position }, 'projections caught up');
+    }
+    for (const p of this.projections) this.deps.metrics?.projectionPosition.set({ projection: p.name }, this.position);
+    for (const w of this.waiters)
+      if (w.position <= this.position) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+  }
+
+  /** Waits until the read models include `position` (read-your-writes); false on timeout. */
+  async waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    if (position <= this.position) return true;
+    return new Promise((resolve) => {
+      const waiter = { position, resolve: () => (clearTimeout(timer), resolve(true)) };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  async status(): Promise<ProjectorStatus[]> {
+    const head = await this.deps.eventStore.headPosition();
+    return this.projections.map((p) => {
+      const position = this.checkpoints.get(p.name) ?? 0;
+      // The filtered log may end before the global head: a projection that has read all its events is not behind.
+      const lag = this.state === 'live' ? 0 : Math.max(0, head - position);
+      this.deps.metrics?.projectionLagEvents.set({ projection: p.name }, lag);
+      return { name: p.name, position, headPosition: head, lagEvents: lag, state: this.state };
+    });
+  }
+
+  get currentPosition(): number {
+    return this.position;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    await this.subscription?.stop();
+    this.state = 'stopped';
+  }
+}

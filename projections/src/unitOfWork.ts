@@ -1,0 +1,82 @@
+import type { StoredEvent } from '@settle/domain';
+import type { ReadDoc, ReadStore } from '@settle/platform';
+
+/**
+ * Collects the documents a batch of events changes: each is loaded once, folded in memory,
+ * and written back once, guarded by position, when the batch commits.
+ */
+export class UnitOfWork {
+  private readonly loaded = new Map<string, Map<string, ReadDoc | null>>();
+  private readonly dirty = new Map<string, Set<string>>();
+  private readonly deleted = new Map<string, Set<string>>();
+
+  constructor(private readonly store: ReadStore) {}
+
+  private cache(collection: string) {
+    let c = this.loaded.get(collection);
+    if (!c) this.loaded.set(collection, (c = new Map()));
+    return c;
+  }
+
+  /** Loads many documents in one round trip (call before a batch to avoid one read per document). */
+  async prefetch(collection: string, ids: string[]): Promise<void> {
+    const c = this.cache(collection);
+    const missing = [...new Set(ids)].filter((id) => !c.has(id));
+    if (missing.length === 0) return;
+    const found = await this.store.collection(collection).getMany(missing);
+    for (const id of missing) c.set(id, found.get(id) ?? null);
+  }
+
+  async get<T extends ReadDoc>(collection: string, id: string): Promise<T | null> {
+    const c = this.cache(collection);
+    if (!c.has(id)) c.set(id, await this.store.collection(collection).get(id));
+    return c.get(id) as T | null;
+  }
+
+  /**
+   * Applies `event` to one document unless the document has already seen it (its `_position`
+   * is at or past the event's): the guard that makes replays and redeliveries harmless.
+   */
+  async update<T extends ReadDoc>(
+    collection: string,
+    id: string,
+    event: StoredEvent,
+    fn: (doc: T | null) => Omit<T, '_position'> | null,
+  ): Promise<T | null> {
+    const current = await this.get<T>(collection, id);
+    if (current && current._position >= event.globalPosition) return current;
+    const next = fn(current);
+    if (next === null) return current;
+    const doc = { ...next, _id: id, _position: event.globalPosition } as T;
+    this.cache(collection).set(id, doc);
+    let d = this.dirty.get(collection);
+    if (!d) this.dirty.set(collection, (d = new Set()));
+    d.add(id);
+    return doc;
+  }
+
+  remove(collection: string, id: string): void {
+    this.cache(collection).set(id, null);
+    this.dirty.get(collection)?.delete(id);
+    let d = this.deleted.get(collection);
+    if (!d) this.deleted.set(collection, (d = new Set()));
+    d.add(id);
+  }
+
+  /** The documents written by this unit, by collection. */
+  changes(collection: string): ReadDoc[] {
+    const ids = this.dirty.get(collection);
+    if (!ids) return [];
+    const c = this.cache(collection);
+    return [...ids].map((id) => c.get(id)).filter((d): d is ReadDoc => d != null);
+  }
+
+  async commit(): Promise<void> {
+    await Promise.all(
+      [...this.dirty.keys()].map((collection) => this.store.collection(collection).putMany(this.changes(collection))),
+    );
+    await Promise.all(
+      [...this.deleted.entries()].map(([collection, ids]) => this.store.collection(collection).deleteMany([...ids])),
+    );
+  }
+}
