@@ -1,14 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { workspaceAliases } from './vitest.shared.js';
 
-const workspaces = ['domain', 'proto', 'platform', 'command-side', 'query-side', 'projections', 'reactors', 'payments', 'cli', 'features', 'bench'];
-const root = fileURLToPath(new URL('.', import.meta.url));
-
+/** Unit and component specs: embedded parts only, no servers needed. */
 export default defineConfig({
-  resolve: {
-    // Tests run against the TypeScript sources of every workspace, not their build output.
-    alias: workspaces.map((w) => ({ find: `@settle/${w}`, replacement: `${root}${w}/src/index.ts` })),
-  },
+  resolve: { alias: workspaceAliases },
   test: {
     include: ['*/src/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**', '*/src/**/*.int.test.ts'],

@@ -20,3 +20,6 @@ export * from './lock/port.js';
 export * from './idempotency/port.js';
 export * from './auth/clients.js';
 export * from './auth/tokens.js';
+export * from './bus/port.js';
+export * from './bus/eventStoreBus.js';
+export * from './eventStore/instrumented.js';

@@ -82,8 +82,9 @@ export function evolve(state: PaymentRequestState, event: PaymentRequestEvent): 
       return { ...state, status: 'FAILED', attemptInFlight: false, nextAttemptAt: undefined, lastError: event.data.lastError };
     case 'CallbackReceived': {
       const next = { ...state, callbackEventIds: [...state.callbackEventIds, event.data.providerEventId] };
-      if (event.data.type === 'payment.captured' && state.status === 'AUTHORIZING' && event.data.providerPaymentId) {
-        next.earlyCapture = { settledAt: event.data.receivedAt, providerPaymentId: event.data.providerPaymentId };
+      if (event.data.type === 'payment.captured' && state.status === 'AUTHORIZING') {
+        // The capture can overtake the authorisation answer; remember it so the answer settles.
+        next.earlyCapture = { settledAt: event.data.receivedAt, providerPaymentId: event.data.providerPaymentId ?? '' };
       }
       return next;
     }

@@ -1,0 +1,3 @@
+export * from './start.js';
+export * from './wiring.js';
+export * from './main.js';

@@ -1,0 +1,65 @@
+import { Command, Option } from 'commander';
+import { CONFIG_KEYS, createLogger, SettleError } from '@settle/platform';
+import { ROLES, startSettle, type RoleName } from './start.js';
+
+export function buildCli(): Command {
+  const program = new Command('settle')
+    .description('Settle: event-sourced outbound payment requests')
+    .showHelpAfterError()
+    .version('0.1.0');
+
+  program
+    .command('start')
+    .description('run Settle; every role in one process unless --roles narrows it')
+    .addOption(new Option('--roles <roles>', `comma-separated roles: ${ROLES.join(', ')}`).default(ROLES.join(',')))
+    .action(async (opts: { roles: string }) => {
+      const roles = opts.roles.split(',').map((r) => r.trim()).filter(Boolean);
+      const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      if (unknown.length > 0) program.error(`unknown role(s): ${unknown.join(', ')} (known: ${ROLES.join(', ')})`);
+      await runUntilSignalled(roles as RoleName[]);
+    });
+
+  program
+    .command('config')
+    .description('list every configuration variable with its default')
+    .action(() => {
+      for (const k of CONFIG_KEYS)
+        console.log(`${k.env.padEnd(32)} ${String(Array.isArray(k.default) ? k.default.join(',') : (k.default ?? '')).padEnd(24)} ${k.doc}`);
+    });
+
+  return program;
+}
+
+async function runUntilSignalled(roles: RoleName[]): Promise<void> {
+  const logger = createLogger({ level: process.env.SETTLE_LOG_LEVEL ?? 'info' });
+  let running;
+  try {
+    running = await startSettle({ roles, logger });
+  } catch (error) {
+    const message = error instanceof SettleError ? error.message : (error as Error).stack;
+    logger.fatal({ code: (error as SettleError).code }, `Settle could not start: ${message}`);
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing requests in flight, flushing checkpoints');
+    running
+      .stop()
+      .then(() => {
+        logger.info('stopped cleanly');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}

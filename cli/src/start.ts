@@ -1,0 +1,189 @@
+import { join } from 'node:path';
+import { commandPlugin, createCallbackUrlPolicy, createHttpApp, type ReadinessCheck } from '@settle/command-side';
+import {
+  createLogger,
+  loadConfig,
+  loadOrCreateSigningKey,
+  MemoryClientRegistry,
+  seedDemoClients,
+  TokenService,
+  type Config,
+  type Consumer,
+  type Logger,
+} from '@settle/platform';
+import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/payments';
+import { ALL_PROJECTIONS, Projector } from '@settle/projections';
+import { createPaymentsClient } from '@settle/proto';
+import { queryPlugin } from '@settle/query-side';
+import { createDispatcher, createNotifier, createScheduler } from '@settle/reactors';
+import type { FastifyInstance } from 'fastify';
+import { createPlatform } from './wiring.js';
+
+export const ROLES = ['command', 'query', 'projector', 'reactor', 'scheduler', 'payments', 'sandbox'] as const;
+export type RoleName = (typeof ROLES)[number];
+
+export interface RunningSettle {
+  config: Config;
+  httpUrl?: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the chosen roles in this process on the configured parts. All roles (the default)
+ * is the embedded all-in-one Settle; in production each role is its own deployment.
+ */
+export async function startSettle(opts: { roles?: RoleName[]; env?: Record<string, string | undefined>; logger?: Logger } = {}): Promise<RunningSettle> {
+  const config = loadConfig(opts.env ?? process.env);
+  const roles = new Set<RoleName>(opts.roles ?? ROLES);
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  logger.info({ env: config.env, roles: [...roles] }, 'starting Settle');
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        logger.warn({ err: error }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    const parts = await createPlatform(config, logger);
+    stops.push(() => parts.close());
+    const publicUrl = config.publicUrl || `http://127.0.0.1:${config.httpPort}`;
+
+    const clients = new MemoryClientRegistry();
+    if (!config.production) await seedDemoClients(clients);
+    const privateKeyPem = await loadOrCreateSigningKey(config.jwtPrivateKey, join(config.dataDir, 'keys', 'jwt-ed25519.pem'));
+    const tokens = new TokenService({ privateKeyPem, issuer: config.jwtIssuer, audience: config.jwtAudience, accessTtlS: config.accessTokenTtlS });
+
+    // The gateway sandbox and the gRPC payments service.
+    let gatewayUrl = config.gatewayUrl;
+    if (roles.has('sandbox') && !gatewayUrl) {
+      const sandbox = buildSandbox({ logger: logger.child({ role: 'sandbox' }), callbackUrl: `${publicUrl}/v1/callbacks/sandbox`, webhookSecret: config.gatewayWebhookSecret });
+      await sandbox.listen({ port: config.sandboxPort, host: config.host });
+      stops.push(() => sandbox.close());
+      gatewayUrl = `http://127.0.0.1:${config.sandboxPort}`;
+      logger.info({ url: gatewayUrl }, 'gateway sandbox listening');
+    }
+    if (roles.has('payments')) {
+      const gateway = createGatewayClient({ baseUrl: gatewayUrl || 'http://127.0.0.1:4010', timeoutMs: config.gatewayTimeoutMs, logger: logger.child({ role: 'payments' }) });
+      const server = await startPaymentsServer({ port: config.grpcPort, host: config.host, gateway, logger: logger.child({ role: 'payments' }) });
+      stops.push(async () => {
+        await server.close();
+        await gateway.close();
+      });
+      logger.info({ port: server.port }, 'payments gRPC service listening');
+    }
+
+    const projector = new Projector(ALL_PROJECTIONS, {
+      eventStore: parts.eventStore,
+      readStore: parts.readStore,
+      logger: logger.child({ role: 'projector' }),
+      metrics: parts.metrics,
+      pubsub: parts.pubsub,
+      cache: parts.cache,
+    });
+    if (roles.has('projector')) {
+      await projector.start();
+      stops.push(() => projector.stop());
+    }
+
+    let app: FastifyInstance | undefined;
+    let httpUrl: string | undefined;
+    if (roles.has('command') || roles.has('query')) {
+      const readiness: ReadinessCheck[] = [
+        { name: 'eventStore', check: () => parts.eventStore.ping() },
+        { name: 'readStore', check: () => parts.readStore.ping() },
+      ];
+      if (roles.has('projector')) {
+        // A flag, not Promise.race with an already-resolved promise: that race always picks the latter.
+        let caughtUp = false;
+        void projector.whenCaughtUp().then(() => (caughtUp = true));
+        readiness.push({
+          name: 'projections',
+          check: async () => {
+            if (!caughtUp) throw new Error('projections are still catching up');
+          },
+        });
+      }
+      app = await createHttpApp({ logger, metrics: parts.metrics, bodyLimit: config.bodyLimit, readiness });
+      if (roles.has('command'))
+        await app.register(commandPlugin, {
+          eventStore: parts.eventStore,
+          idempotency: parts.idempotency,
+          tokens,
+          clients,
+          metrics: parts.metrics,
+          callbackUrls: createCallbackUrlPolicy({ production: config.production }),
+          gatewayProviders: { sandbox: config.gatewayWebhookSecret },
+        });
+      if (roles.has('query'))
+        await app.register(queryPlugin, {
+          readStore: parts.readStore,
+          eventStore: parts.eventStore,
+          projector,
+          tokens,
+          pubsub: parts.pubsub,
+          cache: parts.cache,
+          logger,
+          graphiql: config.graphiql ?? !config.production,
+          readWaitMs: config.readWaitMs,
+        });
+      const started = app;
+      stops.push(() => started.close());
+      await app.listen({ port: config.httpPort, host: config.host });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.httpPort;
+      httpUrl = `http://127.0.0.1:${port}`;
+      logger.info({ url: httpUrl, docs: `${httpUrl}/docs`, graphql: `${httpUrl}/graphql` }, 'HTTP API listening');
+    }
+
+    const consumers: Consumer[] = [];
+    const notifier = createNotifier({
+      eventStore: parts.eventStore,
+      clients,
+      locks: parts.locks,
+      logger: logger.child({ role: 'notifier' }),
+      metrics: parts.metrics,
+      delaysMs: config.notifyDelaysMs,
+      maxAttempts: config.notifyMaxAttempts,
+    });
+    if (roles.has('reactor')) {
+      const paymentsAddress = config.paymentsUrl || `127.0.0.1:${config.grpcPort}`;
+      const payments = createPaymentsClient(paymentsAddress);
+      const dispatcher = createDispatcher({
+        eventStore: parts.eventStore,
+        payments,
+        retry: { maxAttempts: config.maxAttempts, delaysMs: config.retryDelaysMs },
+        logger: logger.child({ role: 'dispatcher' }),
+        metrics: parts.metrics,
+        deadlineMs: config.gatewayTimeoutMs + 2000,
+      });
+      consumers.push(await parts.bus.consume({ group: 'dispatcher', streamPrefixes: ['request-'], concurrency: config.reactorConcurrency }, dispatcher));
+      consumers.push(await parts.bus.consume({ group: 'notifier', streamPrefixes: ['request-'], concurrency: config.reactorConcurrency }, notifier.handle));
+      stops.push(async () => {
+        await Promise.all(consumers.map((c) => c.stop()));
+        payments.close();
+      });
+    }
+    if (roles.has('scheduler')) {
+      const scheduler = createScheduler({
+        eventStore: parts.eventStore,
+        readStore: parts.readStore,
+        locks: parts.locks,
+        notifier,
+        logger: logger.child({ role: 'scheduler' }),
+        intervalMs: config.production ? 1000 : 250,
+      });
+      scheduler.start();
+      stops.push(() => scheduler.stop());
+    }
+    logger.info('Settle is up');
+    return { config, ...(httpUrl ? { httpUrl } : {}), stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

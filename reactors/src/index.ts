@@ -1,0 +1,4 @@
+export * from './dispatcher.js';
+export * from './notifier.js';
+export * from './scheduler.js';
+export * from './context.js';

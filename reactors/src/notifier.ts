@@ -1,0 +1,137 @@
+import { paymentRequestDecider, requestStreamId, type RequestStatus, type StoredEvent } from '@settle/domain';
+import {
+  deterministicId,
+  handleCommand,
+  loadAggregate,
+  runWithContext,
+  type ClientRegistry,
+  type EventStore,
+  type LockManager,
+  type Logger,
+  type Metrics,
+} from '@settle/platform';
+import { Webhook } from 'standardwebhooks';
+
+export interface NotifierDeps {
+  eventStore: EventStore;
+  clients: ClientRegistry;
+  locks: LockManager;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Delays between attempts (the last repeats) and attempts in all. */
+  delaysMs: number[];
+  maxAttempts: number;
+  timeoutMs?: number;
+  /** Re-checks the target right before sending (SSRF: the host may resolve elsewhere now). */
+  checkUrl?(url: string): Promise<void>;
+  now?: () => Date;
+}
+
+const TERMINAL_EVENT: Record<string, RequestStatus> = {
+  PaymentSettled: 'SETTLED',
+  PaymentDeclined: 'DECLINED',
+  PaymentFailed: 'FAILED',
+  RequestCancelled: 'CANCELLED',
+};
+
+/**
+ * The merchant notifier: on every terminal state, POSTs a Standard Webhooks-signed event to the
+ * request's callbackUrl. The webhook id is stable across attempts (merchants dedupe on it); the
+ * signature is made afresh for each attempt. Redirects are not followed. Outcomes are recorded
+ * as events; the scheduler brings back failed deliveries when their retry is due.
+ */
+export function createNotifier(deps: NotifierDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  async function deliver(requestId: string): Promise<void> {
+    await deps.locks.tryWithLock(`notify:${requestId}`, 60_000, async () => {
+      const streamId = requestStreamId(requestId);
+      const { state } = await loadAggregate(deps.eventStore, streamId, paymentRequestDecider);
+      const forStatus = state.status;
+      if (!state.exists || !state.callbackUrl || !['SETTLED', 'DECLINED', 'FAILED', 'CANCELLED'].includes(forStatus)) return;
+      if (state.notified === forStatus) return;
+      const client = await deps.clients.get(state.merchantId);
+      if (!client?.webhookSecret) {
+        deps.logger.warn({ requestId, merchantId: state.merchantId }, 'merchant has no webhook secret; not notifying');
+        return;
+      }
+      const attempt = state.notificationAttempts + 1;
+      const webhookId = `msg_${deterministicId(`webhook/${requestId}/${forStatus}`).replace(/-/g, '')}`;
+      const at = now();
+      const payload = JSON.stringify({
+        type: `payment_request.${forStatus.toLowerCase()}`,
+        timestamp: at.toISOString(),
+        data: {
+          id: state.requestId,
+          authId: state.authId,
+          merchantId: state.merchantId,
+          status: forStatus,
+          amount: state.amount,
+          currency: state.currency,
+          reference: state.reference,
+          attempts: state.attempts,
+        },
+      });
+      let httpStatus = 0;
+      let error: string | undefined;
+      try {
+        await deps.checkUrl?.(state.callbackUrl);
+        const signature = new Webhook(client.webhookSecret).sign(webhookId, at, payload);
+        const response = await fetch(state.callbackUrl, {
+          method: 'POST',
+          redirect: 'manual',
+          signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'Settle-Webhooks/1',
+            'webhook-id': webhookId,
+            'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+            'webhook-signature': signature,
+          },
+          body: payload,
+        });
+        httpStatus = response.status;
+        await response.body?.cancel().catch(() => undefined);
+        if (httpStatus < 200 || httpStatus >= 300) error = `merchant answered HTTP ${httpStatus}`;
+      } catch (e) {
+        error = (e as Error).message.slice(0, 300);
+      }
+      const ok = error === undefined;
+      const final = !ok && attempt >= deps.maxAttempts;
+      const delay = deps.delaysMs[Math.min(attempt - 1, deps.delaysMs.length - 1)] ?? 60_000;
+      deps.metrics?.webhooks.inc({ outcome: ok ? 'delivered' : final ? 'gave_up' : 'failed' });
+      await runWithContext({ correlationId: requestId, actor: 'notifier' }, () =>
+        handleCommand(
+          deps.eventStore,
+          streamId,
+          paymentRequestDecider,
+          {
+            type: 'RecordNotification',
+            data: {
+              attempt,
+              forStatus,
+              webhookId,
+              httpStatus,
+              ok,
+              ...(error !== undefined ? { error } : {}),
+              final,
+              ...(!ok && !final ? { nextAttemptAt: new Date(at.getTime() + delay).toISOString() } : {}),
+            },
+          },
+          { causationEventId: deterministicId(`notify/${requestId}/${forStatus}/${attempt}`) },
+        ),
+      );
+      if (!ok) deps.logger.warn({ requestId, attempt, httpStatus, error, final }, 'merchant webhook failed');
+    });
+  }
+
+  return {
+    deliver,
+    async handle(event: StoredEvent): Promise<void> {
+      if (!(event.type in TERMINAL_EVENT)) return;
+      await deliver(event.streamId.slice('request-'.length));
+    },
+  };
+}
+
+export type Notifier = ReturnType<typeof createNotifier>;
