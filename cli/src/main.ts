@@ -31,7 +31,9 @@ export function buildCli(): Command {
 }
 
 async function runUntilSignalled(roles: RoleName[]): Promise<void> {
-  const logger = createLogger({ level: process.env.SETTLE_LOG_LEVEL ?? 'info' });
+  // People watching a terminal get readable lines; pipes and log collectors get JSON.
+  const pretty = process.stdout.isTTY && process.env.SETTLE_LOG_FORMAT !== 'json';
+  const logger = createLogger({ level: process.env.SETTLE_LOG_LEVEL ?? 'info', pretty });
   let running;
   try {
     running = await startSettle({ roles, logger });
