@@ -47,6 +47,7 @@ export class Projector {
   private readonly waiters = new Set<{ position: number; resolve(): void }>();
   private restartTimer?: NodeJS.Timeout;
   private stopping = false;
+  private caughtUpOnce = false;
   private caughtUp!: Promise<void>;
   private markCaughtUp!: () => void;
 
@@ -55,7 +56,7 @@ export class Projector {
     private readonly deps: ProjectorDeps,
     readonly name = 'readModels',
   ) {
-    this.caughtUp = new Promise((r) => (this.markCaughtUp = r));
+    this.caughtUp = new Promise((r) => (this.markCaughtUp = () => ((this.caughtUpOnce = true), r())));
   }
 
   async start(): Promise<void> {
@@ -74,6 +75,11 @@ export class Projector {
   /** Resolves once the projector has applied everything that was in the log when it started. */
   whenCaughtUp(): Promise<void> {
     return this.caughtUp;
+  }
+
+  /** True once the start-up catch-up is done (readiness). */
+  get isCaughtUp(): boolean {
+    return this.state === 'live' || this.caughtUpOnce;
   }
 
   private subscribe(): void {

@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS settle_events (
   CONSTRAINT settle_events_stream_position UNIQUE (stream_id, stream_position),
   CONSTRAINT settle_events_event_id UNIQUE (event_id)
 );
-CREATE INDEX IF NOT EXISTS settle_events_transaction ON settle_events (transaction_id, global_position);
+-- No index on transaction_id: readers scan the primary key from their position and filter;
+-- an index on it lures the planner into scanning every visible row and sorting them.
+DROP INDEX IF EXISTS settle_events_transaction;
 CREATE TABLE IF NOT EXISTS settle_checkpoints (
   name text PRIMARY KEY,
   position bigint NOT NULL,
