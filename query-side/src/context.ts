@@ -1,0 +1,39 @@
+import type {
+  Cache,
+  ClientRegistry,
+  EventStore,
+  Logger,
+  MQEmitter,
+  Principal,
+  ReadStore,
+  TokenService,
+} from '@settle/platform';
+import type { Projector } from '@settle/projections';
+import type { MercuriusContext } from 'mercurius';
+
+/** What the query side needs; the composition root (`cli/`) chooses the adapters. */
+export interface QueryDeps {
+  readStore: ReadStore;
+  eventStore: EventStore;
+  /** Read-your-writes waits and the operators' `projections` view. */
+  projector: Pick<Projector, 'waitFor' | 'status' | 'currentPosition'>;
+  tokens: Pick<TokenService, 'verify'>;
+  /** When given, tokens of unknown or disabled clients are refused (as the REST API does). */
+  clients?: Pick<ClientRegistry, 'get'>;
+  /** Where the projector publishes changed requests (`REQUEST_UPDATED_TOPIC`). */
+  pubsub: MQEmitter;
+  cache: Cache;
+  logger: Logger;
+  /** Serve GraphiQL at /graphiql. */
+  graphiql: boolean;
+  /** Longest wait for a `minPosition` before answering with `extensions.stale`. */
+  readWaitMs: number;
+  now?: () => Date;
+}
+
+/** The resolver context: mercurius' own plus the verified principal. */
+export interface QueryContext extends MercuriusContext {
+  principal: Principal;
+  /** Set when a `minPosition` wait timed out: the answer may not include the caller's writes yet. */
+  stale?: boolean;
+}

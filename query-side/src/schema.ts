@@ -1,0 +1,148 @@
+/**
+ * The GraphQL schema (DESIGN.md, "Query side"). Money amounts and log positions are Strings:
+ * amounts reach 10^12 minor units and sums go beyond 2^53, positions are 64-bit in PostgreSQL,
+ * and GraphQL's Int is 32-bit. `DateTime` is an ISO 8601 instant, answered in UTC with
+ * milliseconds (`2026-04-01T09:30:00.000Z`).
+ */
+export const schema = /* GraphQL */ `
+  scalar DateTime
+
+  enum RequestStatus {
+    REGISTERED
+    AUTHORIZING
+    AUTHORIZED
+    SETTLED
+    DECLINED
+    FAILED
+    CANCELLED
+    ARCHIVED
+  }
+
+  type RequestEvent {
+    type: String!
+    position: String!
+    occurredAt: DateTime!
+  }
+
+  type Request {
+    id: ID!
+    authId: String!
+    merchantId: ID!
+    "Integer minor units, as a string."
+    amount: String!
+    currency: String!
+    status: RequestStatus!
+    reference: String!
+    description: String
+    callbackUrl: String
+    attempts: Int!
+    "The last authorisation error, as code: message."
+    lastError: String
+    events: [RequestEvent!]!
+    createdAt: DateTime!
+    updatedAt: DateTime!
+    "Stream revision (the REST ETag)."
+    version: Int!
+  }
+
+  input RequestFilter {
+    status: [RequestStatus!]
+    merchantId: ID
+    "Registered at or after this instant."
+    from: DateTime
+    "Registered at or before this instant."
+    to: DateTime
+  }
+
+  type PageInfo {
+    hasNextPage: Boolean!
+    endCursor: String
+  }
+  type RequestEdge {
+    cursor: String!
+    node: Request!
+  }
+  type RequestConnection {
+    edges: [RequestEdge!]!
+    nodes: [Request!]!
+    pageInfo: PageInfo!
+    totalCount: Int!
+  }
+
+  type CurrencyAmount {
+    currency: String!
+    amount: String!
+  }
+
+  type MerchantStats {
+    "Null when the figures cover every merchant (operators)."
+    merchantId: ID
+    from: DateTime
+    to: DateTime
+    registered: Int!
+    settled: Int!
+    declined: Int!
+    failed: Int!
+    cancelled: Int!
+    "registered - settled - declined - failed - cancelled"
+    inFlight: Int!
+    registeredAmounts: [CurrencyAmount!]!
+    settledAmounts: [CurrencyAmount!]!
+  }
+
+  type Preferences {
+    userId: ID!
+    defaultCurrency: String
+    locale: String
+    timezone: String
+    notifyOn: [RequestStatus!]!
+    updatedAt: DateTime
+  }
+
+  input PreferencesInput {
+    defaultCurrency: String
+    locale: String
+    timezone: String
+    notifyOn: [RequestStatus!]
+  }
+
+  type ProjectionStatus {
+    name: String!
+    version: Int!
+    state: String!
+    position: String!
+    headPosition: String!
+    lagEvents: Int!
+    lagSeconds: Float!
+    parkedStreams: [String!]!
+  }
+
+  type Query {
+    "asOf: a global position (digits) or an ISO time: the request as it was then (time travel)."
+    request(id: ID!, asOf: String, minPosition: String): Request
+    "Newest first. first: 1 to 100."
+    requests(filter: RequestFilter, first: Int = 20, after: String, minPosition: String): RequestConnection!
+    "Sums the UTC days of registration from 'from' to 'to', both inclusive."
+    merchantStats(merchantId: ID, from: DateTime, to: DateTime, minPosition: String): MerchantStats!
+    preferences: Preferences
+    "Operators and admins."
+    projections: [ProjectionStatus!]!
+  }
+
+  type Mutation {
+    registerPreferences(input: PreferencesInput!): Preferences!
+    "Operators and admins."
+    rebuildProjection(name: String!): ProjectionStatus!
+    "Operators and admins."
+    rollbackProjection(name: String!): ProjectionStatus!
+    "Operators and admins."
+    retryParked(streamId: ID!): Boolean!
+    "Operators and admins."
+    skipParked(streamId: ID!): Boolean!
+  }
+
+  type Subscription {
+    "Every change of a request the principal may see, optionally narrowed to one request or merchant."
+    requestUpdated(id: ID, merchantId: ID): Request!
+  }
+`;
