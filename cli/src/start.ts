@@ -59,16 +59,15 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
     const tokens = new TokenService({ privateKeyPem, issuer: config.jwtIssuer, audience: config.jwtAudience, accessTtlS: config.accessTokenTtlS });
 
     // The gateway sandbox and the gRPC payments service.
-    let gatewayUrl = config.gatewayUrl;
-    if (roles.has('sandbox') && !gatewayUrl) {
+    const gatewayUrl = config.gatewayUrl || `http://127.0.0.1:${config.sandboxPort}`;
+    if (roles.has('sandbox')) {
       const sandbox = buildSandbox({ logger: logger.child({ role: 'sandbox' }), callbackUrl: `${publicUrl}/v1/callbacks/sandbox`, webhookSecret: config.gatewayWebhookSecret });
       await sandbox.listen({ port: config.sandboxPort, host: config.host });
       stops.push(() => sandbox.close());
-      gatewayUrl = `http://127.0.0.1:${config.sandboxPort}`;
-      logger.info({ url: gatewayUrl }, 'gateway sandbox listening');
+      logger.info({ port: config.sandboxPort }, 'gateway sandbox listening');
     }
     if (roles.has('payments')) {
-      const gateway = createGatewayClient({ baseUrl: gatewayUrl || 'http://127.0.0.1:4010', timeoutMs: config.gatewayTimeoutMs, logger: logger.child({ role: 'payments' }) });
+      const gateway = createGatewayClient({ baseUrl: gatewayUrl, timeoutMs: config.gatewayTimeoutMs, logger: logger.child({ role: 'payments' }) });
       const server = await startPaymentsServer({ port: config.grpcPort, host: config.host, gateway, logger: logger.child({ role: 'payments' }) });
       stops.push(async () => {
         await server.close();
