@@ -124,6 +124,7 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           eventStore: parts.eventStore,
           projector,
           tokens,
+          clients,
           pubsub: parts.pubsub,
           cache: parts.cache,
           logger,

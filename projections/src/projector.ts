@@ -82,8 +82,12 @@ export class Projector {
     return this.state === 'live' || this.caughtUpOnce;
   }
 
+  private get prefixes(): string[] {
+    return [...new Set(this.projections.flatMap((p) => p.streamPrefixes))];
+  }
+
   private subscribe(): void {
-    const prefixes = [...new Set(this.projections.flatMap((p) => p.streamPrefixes))];
+    const prefixes = this.prefixes;
     const sub = this.deps.eventStore.subscribe((batch) => this.handle(batch), {
       after: this.position,
       batchSize: this.deps.batchSize ?? 1000,
@@ -120,11 +124,17 @@ export class Projector {
     }
     this.position = last;
     if (last > this.head) this.head = last;
-    const changed = uow.changes(REQUESTS) as RequestDoc[];
-    if (changed.length > 0) {
-      await this.deps.cache?.delete(changed.map((d) => `request:${d._id}`));
+    // Touched, not just changed: after a crash between the writes and this point, the replayed
+    // batch changes nothing, yet its cache entries still need dropping and its updates publishing.
+    const touched = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
+    if (touched.length > 0) {
+      try {
+        await this.deps.cache?.delete(touched.map((d) => `request:${d._id}`));
+      } catch (error) {
+        this.deps.logger.warn({ err: error }, 'cache invalidation failed; entries expire with their TTL');
+      }
       if (this.state === 'live' && this.deps.pubsub)
-        for (const doc of changed) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: doc });
+        for (const doc of touched) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: doc });
     }
     if (this.state === 'catching_up' && this.position >= this.head) {
       this.state = 'live';
@@ -142,6 +152,27 @@ export class Projector {
   /** Waits until the read models include `position` (read-your-writes); false on timeout. */
   async waitFor(position: number, timeoutMs: number): Promise<boolean> {
     if (position <= this.position) return true;
+    if (await this.nothingToProjectUpTo(position)) return true;
+    const deadline = Date.now() + timeoutMs;
+    // Events of streams no projection reads never move the position: re-check the log now and then.
+    const poll = async (): Promise<boolean> => {
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        if (position <= this.position || (await this.nothingToProjectUpTo(position))) return true;
+      }
+      return false;
+    };
+    return Promise.race([poll(), this.waitForPosition(position, timeoutMs)]);
+  }
+
+  /** True when every event up to `position` is visible and none of them is for these projections beyond ours. */
+  private async nothingToProjectUpTo(position: number): Promise<boolean> {
+    if ((await this.deps.eventStore.headPosition()) < position) return false;
+    const next = await this.deps.eventStore.readAll({ after: this.position, limit: 1, streamPrefixes: this.prefixes });
+    return next.length === 0 || next[0]!.globalPosition > position;
+  }
+
+  private waitForPosition(position: number, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       const waiter = { position, resolve: () => (clearTimeout(timer), resolve(true)) };
       const timer = setTimeout(() => {
@@ -154,10 +185,11 @@ export class Projector {
 
   async status(): Promise<ProjectorStatus[]> {
     const head = await this.deps.eventStore.headPosition();
+    const upToDate = await this.nothingToProjectUpTo(head);
     return this.projections.map((p) => {
       const position = this.checkpoints.get(p.name) ?? 0;
       // The filtered log may end before the global head: a projection that has read all its events is not behind.
-      const lag = this.state === 'live' ? 0 : Math.max(0, head - position);
+      const lag = upToDate ? 0 : Math.max(0, head - position);
       this.deps.metrics?.projectionLagEvents.set({ projection: p.name }, lag);
       return { name: p.name, position, headPosition: head, lagEvents: lag, state: this.state };
     });

@@ -9,6 +9,7 @@ export class UnitOfWork {
   private readonly loaded = new Map<string, Map<string, ReadDoc | null>>();
   private readonly dirty = new Map<string, Set<string>>();
   private readonly deleted = new Map<string, Set<string>>();
+  private readonly touchedIds = new Map<string, Set<string>>();
 
   constructor(private readonly store: ReadStore) {}
 
@@ -37,12 +38,20 @@ export class UnitOfWork {
    * Applies `event` to one document unless the document has already seen it (its `_position`
    * is at or past the event's): the guard that makes replays and redeliveries harmless.
    */
+  /** Ids of documents events were applied to in this unit, changed or already up to date (replays). */
+  touched(collection: string): string[] {
+    return [...(this.touchedIds.get(collection) ?? [])];
+  }
+
   async update<T extends ReadDoc>(
     collection: string,
     id: string,
     event: StoredEvent,
     fn: (doc: T | null) => Omit<T, '_position'> | null,
   ): Promise<T | null> {
+    let t = this.touchedIds.get(collection);
+    if (!t) this.touchedIds.set(collection, (t = new Set()));
+    t.add(id);
     const current = await this.get<T>(collection, id);
     if (current && current._position >= event.globalPosition) return current;
     const next = fn(current);
@@ -61,6 +70,12 @@ export class UnitOfWork {
     let d = this.deleted.get(collection);
     if (!d) this.deleted.set(collection, (d = new Set()));
     d.add(id);
+  }
+
+  /** The current documents of `ids` as this unit sees them. */
+  current(collection: string, ids: string[]): ReadDoc[] {
+    const c = this.cache(collection);
+    return ids.map((id) => c.get(id)).filter((d): d is ReadDoc => d != null);
   }
 
   /** The documents written by this unit, by collection. */

@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS settle_events (
   CONSTRAINT settle_events_stream_position UNIQUE (stream_id, stream_position),
   CONSTRAINT settle_events_event_id UNIQUE (event_id)
 );
+-- Millisecond precision: what the envelope carries is what time-travel reads compare against.
+ALTER TABLE settle_events ALTER COLUMN occurred_at SET DEFAULT date_trunc('milliseconds', clock_timestamp());
 -- No index on transaction_id: readers scan the primary key from their position and filter;
 -- an index on it lures the planner into scanning every visible row and sorting them.
 DROP INDEX IF EXISTS settle_events_transaction;
