@@ -1,0 +1,4 @@
+import { describeReadStoreContract } from '../testing/readStoreContract.js';
+import { MemoryReadStore } from './memory.js';
+
+describeReadStoreContract('embedded (in-process)', async () => new MemoryReadStore());

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeReadStoreContract } from '../testing/readStoreContract.js';
+import { MongoReadStore } from './mongoReadStore.js';
+
+/** MongoDB wire protocol from `infra/local/services up` (FerretDB), or any server named here. */
+const url = process.env.SETTLE_TEST_MONGO_URL ?? 'mongodb://127.0.0.1:27017/settle';
+const throwaway = () => `settle_test_${Date.now()}_${randomUUID().slice(0, 8)}`;
+
+describeReadStoreContract(`MongoDB wire protocol (${url})`, () => MongoReadStore.create(url, { dbName: throwaway() }), {
+  teardown: (store) => (store as MongoReadStore).dropDatabase(),
+});
+
+describe('MongoReadStore', () => {
+  const dbName = throwaway();
+  const opened: MongoReadStore[] = [];
+  const open = async () => {
+    const store = await MongoReadStore.create(url, { dbName });
+    opened.push(store);
+    return store;
+  };
+  afterAll(async () => {
+    await opened[0]?.dropDatabase();
+    await Promise.all(opened.map((s) => s.close()));
+  });
+
+  it('is durable: documents and checkpoints survive a new connection', async () => {
+    const first = await open();
+    expect(first.durable).toBe(true);
+    expect(first.name).toContain(dbName);
+    await first
+      .collection<{ _id: string; _position: number; status: string }>('requests')
+      .putMany([{ _id: 'r-1', _position: 9, status: 'SETTLED' }]);
+    await first.saveCheckpoint('requests', 9);
+    const second = await open();
+    expect(await second.collection('requests').get('r-1')).toEqual({ _id: 'r-1', _position: 9, status: 'SETTLED' });
+    expect(await second.getCheckpoint('requests')).toBe(9);
+  });
+
+  it('fails to start with a message naming the part and the URL, without the password', async () => {
+    const bad = 'mongodb://settle:s3cret@127.0.0.1:1/settle';
+    const failure = MongoReadStore.create(bad, { serverSelectionTimeoutMS: 500 });
+    await expect(failure).rejects.toMatchObject({ code: 'SETTLE_ERR_STORE_UNAVAILABLE' });
+    await expect(failure).rejects.toThrow(
+      /^read store: could not connect to MongoDB at mongodb:\/\/settle:\*\*\*@127\.0\.0\.1:1\/settle/,
+    );
+    await expect(failure).rejects.not.toThrow(/s3cret/);
+  });
+});
