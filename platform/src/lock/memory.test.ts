@@ -9,5 +9,5 @@ describeLockContract(
     return [locks, locks];
   },
   // The in-process lock lapses after its TTL even while fn still runs.
-  { extendsWhileRunning: false },
+  { extendsWhileRunning: true },
 );

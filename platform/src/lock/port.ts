@@ -13,16 +13,16 @@ export interface LockManager {
 
 export class MemoryLockManager implements LockManager {
   readonly name = 'embedded (in-process)';
-  private readonly held = new Map<string, number>();
-  async tryWithLock<T>(key: string, ttlMs: number, fn: () => Promise<T>) {
-    const now = Date.now();
-    const until = this.held.get(key);
-    if (until !== undefined && until > now) return { acquired: false as const };
-    this.held.set(key, now + ttlMs);
+  /** A hold does not lapse while its fn runs (one process: it cannot be lost to a crash). */
+  private readonly held = new Map<string, symbol>();
+  async tryWithLock<T>(key: string, _ttlMs: number, fn: () => Promise<T>) {
+    if (this.held.has(key)) return { acquired: false as const };
+    const token = Symbol(key);
+    this.held.set(key, token);
     try {
       return { acquired: true as const, value: await fn() };
     } finally {
-      this.held.delete(key);
+      if (this.held.get(key) === token) this.held.delete(key);
     }
   }
   async close() {}
