@@ -49,7 +49,7 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
   };
 
   try {
-    const parts = await createPlatform(config, logger);
+    const parts = await createPlatform(config, logger, { forward: roles.has('reactor') });
     stops.push(() => parts.close());
     const publicUrl = config.publicUrl || `http://127.0.0.1:${config.httpPort}`;
 

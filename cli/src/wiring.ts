@@ -4,14 +4,24 @@ import {
   createMetrics,
   createPgClient,
   createPgliteClient,
+  createRedisConnection,
+  createRedisPubSub,
   EventStoreBus,
   instrumentEventStore,
+  KafkaBus,
   MemoryCache,
+  MemoryIdempotencyStore,
   MemoryLockManager,
   MemoryReadStore,
+  MongoReadStore,
+  parseKafkaBrokers,
+  redactUrl,
+  RedisCache,
+  RedisIdempotencyStore,
+  RedisLockManager,
+  SettleError,
   SqlEventStore,
   SqlIdempotencyStore,
-  SettleError,
   ERR_CONFIG_INVALID,
   type Bus,
   type Cache,
@@ -35,10 +45,10 @@ export interface PlatformParts {
   pubsub: MQEmitter;
   idempotency: IdempotencyStore;
   metrics: Metrics;
+  /** Redis connection shared by rate limits and idempotency, when Redis is configured. */
+  redis?: import('ioredis').Redis;
   close(): Promise<void>;
 }
-
-const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 
 async function connect<T>(part: string, url: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -46,54 +56,107 @@ async function connect<T>(part: string, url: string, fn: () => Promise<T>): Prom
   } catch (error) {
     throw new SettleError(
       'SETTLE_ERR_STARTUP_CONNECT',
-      `could not connect to the ${part} at ${redact(url)}: ${(error as Error).message}`,
+      `could not connect to the ${part} at ${redactUrl(url)}: ${(error as Error).message}`,
       500,
       { cause: error },
     );
   }
 }
 
-export async function createPlatform(config: Config, logger: Logger): Promise<PlatformParts> {
-  let sqlStore: SqlEventStore;
-  if (config.eventStore === 'embedded') {
-    sqlStore = await connect('embedded event store', join(config.dataDir, 'events'), async () =>
-      SqlEventStore.create(await createPgliteClient(join(config.dataDir, 'events'))),
-    );
-  } else if (config.eventStore.startsWith('postgres')) {
-    sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () => {
-      const client = await createPgClient(config.eventStore);
-      return SqlEventStore.create(client);
-    });
-  } else {
-    throw new SettleError(ERR_CONFIG_INVALID, `SETTLE_EVENT_STORE=${redact(config.eventStore)}: EventStoreDB is not wired in this build yet`);
-  }
-  if (config.readStore !== 'embedded')
-    throw new SettleError(ERR_CONFIG_INVALID, `SETTLE_READ_STORE=${redact(config.readStore)}: MongoDB is not wired in this build yet`);
-  if (config.bus !== 'embedded')
-    throw new SettleError(ERR_CONFIG_INVALID, `SETTLE_BUS=${config.bus}: Kafka is not wired in this build yet`);
-  if (config.redisUrl) throw new SettleError(ERR_CONFIG_INVALID, `SETTLE_REDIS_URL: Redis is not wired in this build yet`);
+export interface PlatformOptions {
+  /** This process forwards the event store's log to Kafka (reactor roles). */
+  forward?: boolean;
+}
 
+export async function createPlatform(config: Config, logger: Logger, opts: PlatformOptions = {}): Promise<PlatformParts> {
+  const closers: (() => Promise<unknown>)[] = [];
   const metrics = createMetrics();
-  const eventStore = instrumentEventStore(sqlStore, metrics);
-  const readStore = new MemoryReadStore();
-  const bus = new EventStoreBus(eventStore, logger.child({ part: 'bus' }));
-  const pubsub = createMemoryPubSub();
-  const parts: PlatformParts = {
-    eventStore,
-    readStore,
-    bus,
-    cache: new MemoryCache(),
-    locks: new MemoryLockManager(),
-    pubsub,
-    idempotency: new SqlIdempotencyStore(sqlStore.client),
-    metrics,
-    async close() {
-      await bus.close();
-      await new Promise<void>((r) => pubsub.close(() => r()));
-      await readStore.close();
-      await eventStore.close();
-    },
-  };
-  logger.info({ eventStore: eventStore.name, readStore: readStore.name, bus: bus.name, cache: parts.cache.name }, 'parts connected');
-  return parts;
+  try {
+    let sqlStore: SqlEventStore;
+    if (config.eventStore === 'embedded') {
+      const dir = join(config.dataDir, 'events');
+      sqlStore = await connect('embedded event store', dir, async () => SqlEventStore.create(await createPgliteClient(dir)));
+    } else if (config.eventStore.startsWith('postgres')) {
+      sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () =>
+        SqlEventStore.create(await createPgClient(config.eventStore)),
+      );
+    } else {
+      throw new SettleError(
+        ERR_CONFIG_INVALID,
+        `SETTLE_EVENT_STORE=${redactUrl(config.eventStore)}: the EventStoreDB adapter is not wired into start-up yet; use embedded or postgres://`,
+      );
+    }
+    closers.push(() => sqlStore.close());
+    const eventStore = instrumentEventStore(sqlStore, metrics);
+
+    const readStore: ReadStore =
+      config.readStore === 'embedded'
+        ? new MemoryReadStore()
+        : await connect('read store (MongoDB)', config.readStore, () => MongoReadStore.create(config.readStore));
+    closers.push(() => readStore.close());
+
+    let bus: Bus;
+    if (config.bus === 'embedded') bus = new EventStoreBus(eventStore, logger.child({ part: 'bus' }));
+    else
+      bus = await connect('bus (Kafka)', config.bus, () =>
+        KafkaBus.create({
+          brokers: parseKafkaBrokers(config.bus),
+          logger: logger.child({ part: 'bus' }),
+          metrics,
+          topicPrefix: config.kafkaTopicPrefix,
+          ...(opts.forward ? { eventStore, forwarder: { streamPrefixes: ['request-', 'preferences-', 'client-'] } } : {}),
+        }),
+      );
+    closers.unshift(() => bus.close());
+
+    let cache: Cache = new MemoryCache();
+    let locks: LockManager = new MemoryLockManager();
+    let pubsub: MQEmitter = createMemoryPubSub();
+    let idempotency: IdempotencyStore = new SqlIdempotencyStore(sqlStore.client);
+    let redis: PlatformParts['redis'];
+    if (config.redisUrl) {
+      const url = config.redisUrl;
+      const p = config.redisPrefix;
+      cache = await connect('cache (Redis)', url, () => RedisCache.create(url, { prefix: `${p}cache:` }));
+      locks = await connect('locks (Redis)', url, () => RedisLockManager.create(url, { prefix: `${p}lock:` }));
+      pubsub = await connect('pub/sub (Redis)', url, () => createRedisPubSub(url));
+      const shared = await connect('Redis', url, () => createRedisConnection(url, 'rate limits'));
+      redis = shared;
+      closers.push(async () => shared.quit());
+      // Idempotency keys live next to the events when the store is SQL (durable, one transaction away);
+      // Redis otherwise.
+      if (!(sqlStore instanceof SqlEventStore)) idempotency = new RedisIdempotencyStore(shared, { prefix: `${p}idempotency:` });
+    }
+    if (!config.redisUrl && !(sqlStore instanceof SqlEventStore)) idempotency = new MemoryIdempotencyStore();
+    const closeCache = cache;
+    const closeLocks = locks;
+    const closePubSub = pubsub;
+    closers.push(
+      () => closeCache.close(),
+      () => closeLocks.close(),
+      () => new Promise<void>((r) => closePubSub.close(() => r())),
+    );
+
+    logger.info(
+      { eventStore: eventStore.name, readStore: readStore.name, bus: bus.name, cache: cache.name, locks: locks.name },
+      'parts connected',
+    );
+    return {
+      eventStore,
+      readStore,
+      bus,
+      cache,
+      locks,
+      pubsub,
+      idempotency,
+      metrics,
+      ...(redis ? { redis } : {}),
+      async close() {
+        for (const close of closers) await close().catch((error: unknown) => logger.warn({ err: error }, 'error while closing a part'));
+      },
+    };
+  } catch (error) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw error;
+  }
 }

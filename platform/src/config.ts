@@ -67,6 +67,8 @@ const schema = {
   bus: { env: 'SETTLE_BUS', doc: 'embedded or kafka://host:port,…', default: 'embedded', parse: url('kafka:') },
   readStore: { env: 'SETTLE_READ_STORE', doc: 'embedded or mongodb://…', default: 'embedded', parse: url('mongodb:', 'mongodb+srv:') },
   redisUrl: { env: 'SETTLE_REDIS_URL', doc: 'Redis for cache, locks, rate limits and pub/sub; unset = in-process', default: '', parse: (raw: string) => (raw === '' ? '' : url('redis:', 'rediss:')(raw)) },
+  kafkaTopicPrefix: { env: 'SETTLE_KAFKA_TOPIC_PREFIX', doc: 'Kafka topic and consumer-group prefix', default: 'settle.', parse: str },
+  redisPrefix: { env: 'SETTLE_REDIS_PREFIX', doc: 'prefix of every Redis key Settle writes', default: 'settle:', parse: str },
   dataDir: { env: 'SETTLE_DATA_DIR', doc: 'where the embedded parts keep their files', default: './data', parse: str },
   host: { env: 'SETTLE_HOST', doc: 'interface the servers listen on', default: '127.0.0.1', parse: str },
   httpPort: { env: 'SETTLE_HTTP_PORT', doc: 'REST and GraphQL', default: 3000, parse: int(0, 65535) },

@@ -31,3 +31,7 @@ export * from './redis/redisCache.js';
 export * from './redis/redisLockManager.js';
 export * from './redis/redisPubSub.js';
 export * from './idempotency/redisIdempotencyStore.js';
+export * from './bus/kafkaBus.js';
+export * from './bus/kafkaTopics.js';
+export * from './bus/kafkaClient.js';
+export * from './bus/forwarder.js';
