@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { ERR_CONFIG_INVALID, SettleError } from './errors.js';
 
 type Parser<T> = (raw: string) => T;
@@ -48,6 +49,20 @@ const bool: Parser<boolean> = (raw) => {
   throw new Error('must be true or false');
 };
 
+const cidrs: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((range) => {
+      const [address = '', prefix, extra] = range.split('/');
+      const family = isIP(address);
+      const width = family === 4 ? 32 : 128;
+      if (family === 0 || extra !== undefined || (prefix !== undefined && (!/^\d+$/.test(prefix) || Number(prefix) > width)))
+        throw new Error(`"${range}" is not a CIDR range such as 10.0.0.0/8 or fd00::/8`);
+      return range;
+    });
+
 /** "250ms", "2s", "5m", "1h", "30d" → milliseconds. */
 export function parseDuration(raw: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw);
@@ -87,6 +102,38 @@ const schema = {
   jwtPrivateKey: { env: 'SETTLE_JWT_PRIVATE_KEY', doc: 'PKCS#8 PEM Ed25519 signing key; development generates one under dataDir', default: '', parse: str },
   jwtIssuer: { env: 'SETTLE_JWT_ISSUER', doc: 'iss of access tokens', default: 'https://settle.local', parse: str },
   jwtAudience: { env: 'SETTLE_JWT_AUDIENCE', doc: 'aud of access tokens', default: 'settle-api', parse: str },
+  jwtPreviousKeys: {
+    env: 'SETTLE_JWT_PREVIOUS_KEYS',
+    doc: 'keys rotated out that still verify and are published in the JWKS: PEMs (public or private) or comma-separated file paths',
+    default: '',
+    parse: str,
+  },
+  secretsKey: {
+    env: 'SETTLE_SECRETS_KEY',
+    doc: '32-byte AES-256-GCM key (hex or base64) sealing webhook secrets in client events; development generates one under dataDir',
+    default: '',
+    parse: str,
+  },
+  rateLimit: { env: 'SETTLE_RATE_LIMIT', doc: 'REST requests per minute per API client (0 = no limit)', default: 600, parse: int(0, 10_000_000) },
+  rateLimitIp: { env: 'SETTLE_RATE_LIMIT_IP', doc: 'REST requests per minute per client IP (0 = no limit)', default: 3000, parse: int(0, 10_000_000) },
+  loginFailureLimit: {
+    env: 'SETTLE_LOGIN_FAILURE_LIMIT',
+    doc: 'failed POST /v1/auth/token attempts per minute, per client_id and per IP, before 429',
+    default: 10,
+    parse: int(1, 100_000),
+  },
+  trustProxy: { env: 'SETTLE_TRUST_PROXY', doc: 'trust X-Forwarded-For from these proxies (comma-separated IPs/CIDRs; "true" = any) for per-IP limits', default: '', parse: str },
+  corsOrigins: { env: 'SETTLE_CORS_ORIGINS', doc: 'origins allowed to call the API from a browser (comma-separated; unset = none)', default: '', parse: str },
+  tlsCert: { env: 'SETTLE_TLS_CERT', doc: 'PEM certificate file: serve HTTP over TLS (with SETTLE_TLS_KEY)', default: '', parse: str },
+  tlsKey: { env: 'SETTLE_TLS_KEY', doc: 'PEM private key file for SETTLE_TLS_CERT', default: '', parse: str },
+  grpcTlsCert: { env: 'SETTLE_GRPC_TLS_CERT', doc: 'PEM certificate file for the gRPC payments service (with SETTLE_GRPC_TLS_KEY)', default: '', parse: str },
+  grpcTlsKey: { env: 'SETTLE_GRPC_TLS_KEY', doc: 'PEM private key file for SETTLE_GRPC_TLS_CERT', default: '', parse: str },
+  grpcTlsCa: {
+    env: 'SETTLE_GRPC_TLS_CA',
+    doc: 'PEM CA file: the dispatcher trusts it for the payments service; with cert and key set, the service requires client certificates from it (mTLS)',
+    default: '',
+    parse: str,
+  },
   accessTokenTtlS: { env: 'SETTLE_ACCESS_TOKEN_TTL', doc: 'access token lifetime', default: 900, parse: (raw: string) => parseDuration(raw) / 1000 },
   retryDelaysMs: { env: 'SETTLE_RETRY_SCHEDULE', doc: 'delays between payment attempts (last repeats); development 1s,2s,4s,8s', default: [] as number[], parse: durations },
   maxAttempts: { env: 'SETTLE_MAX_ATTEMPTS', doc: 'payment attempts in all', default: 5, parse: int(1, 100) },
@@ -95,6 +142,18 @@ const schema = {
   bodyLimit: { env: 'SETTLE_BODY_LIMIT', doc: 'largest accepted request body in bytes', default: 1_048_576, parse: int(1024, 100 * 1_048_576) },
   logLevel: { env: 'SETTLE_LOG_LEVEL', doc: 'pino level', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
   graphiql: { env: 'SETTLE_GRAPHIQL', doc: 'serve GraphiQL at /graphiql (default: development only)', default: undefined as boolean | undefined, parse: bool },
+  graphqlIntrospection: {
+    env: 'SETTLE_GRAPHQL_INTROSPECTION',
+    doc: 'answer GraphQL introspection queries (default: development only)',
+    default: undefined as boolean | undefined,
+    parse: bool,
+  },
+  callbackAllowlist: {
+    env: 'SETTLE_CALLBACK_ALLOWLIST',
+    doc: 'comma-separated CIDR ranges merchant callback URLs may reach although private (internal deployments)',
+    default: [] as string[],
+    parse: cidrs,
+  },
   readWaitMs: { env: 'SETTLE_READ_WAIT', doc: 'longest wait for minPosition in GraphQL', default: 2000, parse: parseDuration },
   reactorConcurrency: { env: 'SETTLE_REACTOR_CONCURRENCY', doc: 'events handled at once per reactor', default: 32, parse: int(1, 1024) },
 } satisfies Record<string, Key<unknown>>;
@@ -137,6 +196,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${k.env}=${JSON.stringify(raw)}: ${(error as Error).message}`);
     }
   }
+  if (Boolean(out.tlsCert) !== Boolean(out.tlsKey)) problems.push('SETTLE_TLS_CERT and SETTLE_TLS_KEY go together: set both or neither');
+  if (Boolean(out.grpcTlsCert) !== Boolean(out.grpcTlsKey))
+    problems.push('SETTLE_GRPC_TLS_CERT and SETTLE_GRPC_TLS_KEY go together: set both or neither');
   if (problems.length > 0)
     throw new SettleError(ERR_CONFIG_INVALID, `invalid configuration:\n  ${problems.join('\n  ')}`);
   const config = out as Config;
@@ -147,9 +209,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((config.notifyDelaysMs as number[]).length === 0)
     config.notifyDelaysMs = dev ? [1000, 2000, 4000, 8000, 16_000] : [5000, 300_000, 1_800_000, 7_200_000, 18_000_000];
   if (config.graphiql === undefined) config.graphiql = dev;
+  if (config.graphqlIntrospection === undefined) config.graphqlIntrospection = dev;
   if (config.production) {
     const bad: string[] = [];
     if (!config.jwtPrivateKey) bad.push('SETTLE_JWT_PRIVATE_KEY must be set in production (no default keys)');
+    if (!config.secretsKey) bad.push('SETTLE_SECRETS_KEY must be set in production (webhook secrets are sealed with it)');
     if (config.gatewayWebhookSecret === schema.gatewayWebhookSecret.default)
       bad.push('SETTLE_GATEWAY_WEBHOOK_SECRET must be set in production (the default is public)');
     if (bad.length > 0) throw new SettleError(ERR_CONFIG_INVALID, `invalid configuration:\n  ${bad.join('\n  ')}`);

@@ -1,41 +1,36 @@
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
 import { ERR_VALIDATION, HttpProblem } from '../errors.js';
+import { createAddressPolicy, inCidr, isLoopback, parseAddress, parseCidr, type AddressPolicy } from './addressPolicy.js';
 
 export interface CallbackUrlPolicy {
   /** Throws a 422 problem naming `field` when the URL may not be called. */
   check(url: string, field: string): Promise<void>;
+  /** The address rule behind `check`, for the notifier's connect-time re-check. */
+  readonly addresses: AddressPolicy;
 }
 
-/** Ranges no webhook may target: loopback, private, link-local (cloud metadata), CGNAT, ULA, multicast, reserved. */
-export function forbiddenRanges(): BlockList {
-  const list = new BlockList();
-  for (const [net, prefix] of [
-    ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-    ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
-    ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-  ] as const)
-    list.addSubnet(net, prefix, 'ipv4');
-  for (const [net, prefix] of [
-    ['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
-    ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
-  ] as const)
-    list.addSubnet(net, prefix, 'ipv6');
-  return list;
+export interface CallbackUrlPolicyOptions {
+  production: boolean;
+  /** CIDR ranges that may be called even though they are private (internal deployments). */
+  allowlist?: readonly string[];
+  resolve?: (host: string) => Promise<string[]>;
 }
 
-const LOOPBACK = (() => {
-  const l = new BlockList();
-  l.addSubnet('127.0.0.0', 8, 'ipv4');
-  l.addAddress('::1', 'ipv6');
-  return l;
-})();
+const MAX_ADDRESSES = 32;
 
-export function createCallbackUrlPolicy(opts: { production: boolean; resolve?: (host: string) => Promise<string[]> }): CallbackUrlPolicy {
-  const forbidden = forbiddenRanges();
-  const resolve = opts.resolve ?? (async (host: string) => (await lookup(host, { all: true })).map((a) => a.address));
+/**
+ * SSRF rules for merchants' callback URLs: `https` only in production (development also takes
+ * `http`); no credentials in the URL; the host must not be an IP literal (development accepts a
+ * loopback literal, the allowlist accepts its own ranges) and must resolve only to addresses the
+ * {@link AddressPolicy} allows. Development mode allows loopback and nothing else private.
+ */
+export function createCallbackUrlPolicy(opts: CallbackUrlPolicyOptions): CallbackUrlPolicy {
+  const allowlist = (opts.allowlist ?? []).map(parseCidr);
+  const addresses = createAddressPolicy({ allowLoopback: !opts.production, allowlist: opts.allowlist ?? [] });
+  const resolve = opts.resolve ?? (async (host: string) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address));
   const reject = (field: string, detail: string) => new HttpProblem(422, ERR_VALIDATION, 'Invalid callback URL', detail, field);
   return {
+    addresses,
     async check(raw, field) {
       let url: URL;
       try {
@@ -46,24 +41,31 @@ export function createCallbackUrlPolicy(opts: { production: boolean; resolve?: (
       if (opts.production ? url.protocol !== 'https:' : url.protocol !== 'https:' && url.protocol !== 'http:')
         throw reject(field, `${field} must use ${opts.production ? 'https' : 'http or https'}`);
       if (url.username || url.password) throw reject(field, `${field} must not carry credentials`);
+      // WHATWG parsing already turned 0x7f.1, 2130706433 and friends into dotted quads.
       const host = url.hostname.replace(/^\[|\]$/g, '');
-      const family = isIP(host);
-      let addresses: string[];
-      if (family !== 0) addresses = [host];
-      else {
-        try {
-          addresses = await resolve(host);
-        } catch {
-          throw reject(field, `${field} host ${host} does not resolve`);
-        }
+      if (host === '') throw reject(field, `${field} has no host`);
+      let resolved: string[];
+      if (parseAddress(host) !== undefined) {
+        const reason = addresses.forbiddenReason(host);
+        if (reason) throw reject(field, `${field} points at a forbidden address: ${reason}`);
+        // Literals are refused unless the allowlist (or development, for loopback) names them:
+        // a merchant's host name can move, an address baked into events cannot.
+        const named = (!opts.production && isLoopback(host)) || allowlist.some((r) => inCidr(parseAddress(host)!, r));
+        if (!named) throw reject(field, `${field} must name a host, not an IP address`);
+        return;
       }
-      for (const address of addresses) {
-        const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-        // Development may call a merchant's test server on this machine; nothing else private.
-        if (!opts.production && LOOPBACK.check(address, type)) continue;
-        if (forbidden.check(address, type))
-          throw reject(field, `${field} points at a private, loopback, link-local or reserved address (${address})`);
+      try {
+        resolved = await resolve(host);
+      } catch {
+        throw reject(field, `${field} host ${host} does not resolve`);
+      }
+      if (resolved.length === 0) throw reject(field, `${field} host ${host} does not resolve`);
+      for (const address of resolved.slice(0, MAX_ADDRESSES)) {
+        const reason = addresses.forbiddenReason(address);
+        if (reason) throw reject(field, `${field} host ${host} resolves to a forbidden address: ${reason}`);
       }
     },
   };
 }
+
+export { createAddressPolicy, forbiddenRangeOf, parseCidr, type AddressPolicy } from './addressPolicy.js';
