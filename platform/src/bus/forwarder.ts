@@ -1,0 +1,231 @@
+import type { StoredEvent } from '@settle/domain';
+import { Partitioners, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { EventStore, Subscription } from '../eventStore/port.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { busMetrics, type BusMetrics } from './kafkaClient.js';
+import { encodeEvent } from './kafkaCodec.js';
+import { electLeader, type LeaderElection } from './forwarderLeader.js';
+import { categoryOf, dlqTopicFor, ensureTopics, topicFor } from './kafkaTopics.js';
+
+export interface ForwarderOptions {
+  eventStore: EventStore;
+  /** A kafkajs client (see `createKafkaClient`); the forwarder makes its own idempotent producer. */
+  kafka: Kafka;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Topic = prefix + category: `settle.request` for stream `request-…`. */
+  topicPrefix?: string;
+  /** Streams to forward; default every stream. Their topics (and `.dlq`) are created at start, others on first sight. */
+  streamPrefixes?: string[];
+  partitions?: number;
+  replicationFactor?: number;
+  /** Events read from the store and published in one `sendBatch`. */
+  batchSize?: number;
+  /** Durable checkpoint name in the event store. */
+  checkpointName?: string;
+  /**
+   * Replicas elect one forwarder through a Kafka consumer group (default on); the others stand by
+   * and take over when it leaves or dies. `false` forwards unconditionally (a single instance).
+   */
+  exclusive?:
+    false | { groupId?: string; sessionTimeoutMs?: number; heartbeatIntervalMs?: number; rebalanceTimeoutMs?: number };
+}
+
+export interface Forwarder {
+  /** Global position this instance published to Kafka, acknowledged and (best effort) checkpointed. */
+  readonly position: number;
+  /** Whether this instance is the one forwarding (always true when not exclusive, once started). */
+  readonly active: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The forwarder: follows the event store's global log from its checkpoint and publishes every
+ * event to the topic of its category, in order, through an idempotent producer (`acks: -1`, one
+ * request in flight, so broker-side retries never duplicate or reorder). The checkpoint moves only
+ * after the broker acknowledged the batch, so a crash republishes (at least once) and never skips.
+ * Of several replicas, one forwards at a time (elected through a Kafka consumer group).
+ *
+ * @example
+ * const forwarder = createForwarder({ eventStore, kafka: createKafkaClient({ brokers, logger }), logger });
+ * await forwarder.start();
+ */
+export function createForwarder(opts: ForwarderOptions): Forwarder {
+  return new KafkaForwarder(opts);
+}
+
+class KafkaForwarder implements Forwarder {
+  private readonly topicPrefix: string;
+  private readonly checkpointName: string;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly known = new Set<string>();
+  private readonly metrics?: BusMetrics;
+  private subscription?: Subscription | undefined;
+  private election?: LeaderElection;
+  private forwarding = false;
+  private restartTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private published = 0;
+  private saved = 0;
+  private stopped = false;
+  private started = false;
+
+  constructor(private readonly opts: ForwarderOptions) {
+    this.topicPrefix = opts.topicPrefix ?? 'settle.';
+    this.checkpointName = opts.checkpointName ?? 'forwarder:kafka';
+    this.producer = opts.kafka.producer({
+      idempotent: true,
+      // kafkajs keeps ordering guarantees of the idempotent producer only with one request in flight.
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+    this.admin = opts.kafka.admin();
+    if (opts.metrics) this.metrics = busMetrics(opts.metrics.registry);
+  }
+
+  get position(): number {
+    return this.published;
+  }
+
+  get active(): boolean {
+    return this.forwarding;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.admin.connect();
+    await this.producer.connect();
+    if (this.opts.streamPrefixes)
+      await this.ensure(this.opts.streamPrefixes.map((p) => topicFor(this.topicPrefix, categoryOf(p))));
+    const exclusive = this.opts.exclusive ?? {};
+    if (exclusive === false) {
+      await this.begin();
+      return;
+    }
+    this.election = await electLeader({
+      kafka: this.opts.kafka,
+      admin: this.admin,
+      logger: this.opts.logger,
+      groupId: exclusive.groupId ?? `${this.topicPrefix}forwarder-election`,
+      leaseTopic: `${this.topicPrefix}forwarder-lease`,
+      replicationFactor: this.opts.replicationFactor ?? 1,
+      sessionTimeoutMs: exclusive.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: exclusive.heartbeatIntervalMs ?? 1000,
+      rebalanceTimeoutMs: exclusive.rebalanceTimeoutMs ?? 30_000,
+      onChange: (leader) => (leader ? this.begin() : this.end()),
+    });
+  }
+
+  /** Starts following the log from the durable checkpoint. */
+  private async begin(): Promise<void> {
+    if (this.forwarding || this.stopped) return;
+    this.forwarding = true;
+    this.failures = 0;
+    this.published = this.saved = await this.opts.eventStore.getCheckpoint(this.checkpointName);
+    this.opts.logger.info({ checkpoint: this.published, topicPrefix: this.topicPrefix }, 'Kafka forwarder forwarding');
+    this.subscribe();
+  }
+
+  private async end(): Promise<void> {
+    if (!this.forwarding) return;
+    this.forwarding = false;
+    clearTimeout(this.restartTimer);
+    // A send waits for the broker as long as it takes; when stopping, give it a bounded while.
+    await Promise.race([this.subscription?.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    this.subscription = undefined;
+    await this.saveCheckpoint();
+    this.opts.logger.info({ position: this.published }, 'Kafka forwarder paused');
+  }
+
+  private subscribe(): void {
+    if (this.stopped || !this.forwarding) return;
+    const sub = this.opts.eventStore.subscribe((batch) => this.publish(batch), {
+      after: this.published,
+      batchSize: this.opts.batchSize ?? 500,
+      ...(this.opts.streamPrefixes ? { streamPrefixes: this.opts.streamPrefixes } : {}),
+    });
+    this.subscription = sub;
+    sub.failed.catch((error: unknown) => {
+      if (this.stopped || !this.forwarding || this.subscription !== sub) return;
+      const delay = Math.min(500 * 2 ** this.failures++, 30_000);
+      this.opts.logger.error(
+        { err: error, position: this.published, retryInMs: delay },
+        'Kafka forwarder failed to publish; resuming from the last acknowledged event',
+      );
+      this.restartTimer = setTimeout(() => this.subscribe(), delay);
+    });
+  }
+
+  private async ensure(topics: string[]): Promise<void> {
+    const missing = topics.filter((t) => !this.known.has(t));
+    if (missing.length === 0) return;
+    await ensureTopics(
+      this.admin,
+      missing.flatMap((t) => [t, dlqTopicFor(t)]),
+      { partitions: this.opts.partitions ?? 3, replicationFactor: this.opts.replicationFactor ?? 1 },
+      this.opts.logger,
+    );
+    for (const t of missing) this.known.add(t);
+  }
+
+  private async publish(batch: StoredEvent[]): Promise<void> {
+    if (batch.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const event of batch) {
+      const topic = topicFor(this.topicPrefix, categoryOf(event.streamId));
+      let messages = byTopic.get(topic);
+      if (!messages) byTopic.set(topic, (messages = []));
+      messages.push(encodeEvent(event));
+    }
+    await this.ensure([...byTopic.keys()]);
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (error) {
+      // A topic deleted under us is created again on the retry.
+      for (const topic of byTopic.keys()) this.known.delete(topic);
+      throw error;
+    }
+    this.failures = 0;
+    this.published = batch[batch.length - 1]!.globalPosition;
+    for (const [topic, messages] of byTopic) this.metrics?.forwarded.inc({ topic }, messages.length);
+    await this.saveCheckpoint();
+  }
+
+  private async saveCheckpoint(): Promise<void> {
+    if (this.published <= this.saved) return;
+    const position = this.published;
+    try {
+      await this.opts.eventStore.saveCheckpoint(this.checkpointName, position);
+      this.saved = Math.max(this.saved, position);
+      this.metrics?.forwarderPosition.set(position);
+    } catch (error) {
+      // Published but not recorded: the next batch records it; a crash before that republishes (duplicates, never loss).
+      this.opts.logger.warn(
+        { err: error, position },
+        'forwarder checkpoint save failed; will retry with the next batch',
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    // Finish and checkpoint the batch in hand before leaving the election, so the standby that takes
+    // over starts exactly where this one stopped (a clean handover publishes nothing twice).
+    await this.end();
+    await this.election
+      ?.stop()
+      .catch((error: unknown) => this.opts.logger.warn({ err: error }, 'leaving the forwarder election failed'));
+    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+    this.opts.logger.info({ position: this.published }, 'Kafka forwarder stopped');
+  }
+}
