@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { commandPlugin, createCallbackUrlPolicy, createHttpApp, type ReadinessCheck } from '@settle/command-side';
+import { commandPlugin, createAddressPolicy, createCallbackUrlPolicy, createHttpApp, type ReadinessCheck } from '@settle/command-side';
 import {
   createLogger,
   loadConfig,
@@ -15,7 +15,7 @@ import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/
 import { ALL_PROJECTIONS, Projector } from '@settle/projections';
 import { createPaymentsClient } from '@settle/proto';
 import { queryPlugin } from '@settle/query-side';
-import { createDispatcher, createNotifier, createScheduler } from '@settle/reactors';
+import { createDispatcher, createNotifier, createSafeFetch, createScheduler } from '@settle/reactors';
 import type { FastifyInstance } from 'fastify';
 import { createPlatform } from './wiring.js';
 
@@ -115,7 +115,7 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           tokens,
           clients,
           metrics: parts.metrics,
-          callbackUrls: createCallbackUrlPolicy({ production: config.production }),
+          callbackUrls: createCallbackUrlPolicy({ production: config.production, allowlist: config.callbackAllowlist }),
           gatewayProviders: { sandbox: config.gatewayWebhookSecret },
         });
       if (roles.has('query'))
@@ -149,6 +149,8 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
       metrics: parts.metrics,
       delaysMs: config.notifyDelaysMs,
       maxAttempts: config.notifyMaxAttempts,
+      // Connect-time SSRF check (DNS rebinding), same rule as registration; redirects not followed.
+      fetch: createSafeFetch({ forbiddenReason: createAddressPolicy({ allowLoopback: !config.production, allowlist: config.callbackAllowlist }).forbiddenReason }),
     });
     if (roles.has('reactor')) {
       const paymentsAddress = config.paymentsUrl || `127.0.0.1:${config.grpcPort}`;

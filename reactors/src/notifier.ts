@@ -11,6 +11,40 @@ import {
   type Metrics,
 } from '@settle/platform';
 import { Webhook } from 'standardwebhooks';
+import type { WebhookFetch } from './safeFetch.js';
+
+export { createSafeAgent, createSafeFetch, ForbiddenAddressError, ERR_WEBHOOK_FORBIDDEN_ADDRESS, type SafeFetchOptions, type WebhookFetch, type WebhookResponse } from './safeFetch.js';
+
+/** How long a rotated-out webhook secret keeps signing next to the new one. */
+export const WEBHOOK_ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The signing side of an API client. `previousWebhookSecret` and `rotatedAt` are optional so this
+ * works whether or not the client registry records rotations yet.
+ */
+export interface WebhookSigner {
+  webhookSecret?: string;
+  previousWebhookSecret?: string;
+  /** When `webhookSecret` replaced `previousWebhookSecret` (ISO time or Date). */
+  rotatedAt?: string | Date;
+}
+
+/**
+ * The `webhook-signature` header value: `v1,<sig>` with the current secret, followed (space
+ * separated, Standard Webhooks) by `v1,<sig>` with the previous secret while a rotation is less
+ * than 24 h old, so a merchant still verifying with the old secret keeps accepting.
+ */
+export function signWebhook(signer: WebhookSigner, webhookId: string, at: Date, payload: string): string {
+  if (!signer.webhookSecret) throw new Error('no webhook secret');
+  const signatures = [new Webhook(signer.webhookSecret).sign(webhookId, at, payload)];
+  if (signer.previousWebhookSecret && signer.rotatedAt !== undefined) {
+    const rotatedAt = new Date(signer.rotatedAt).getTime();
+    const age = at.getTime() - rotatedAt;
+    if (Number.isFinite(rotatedAt) && age >= 0 && age < WEBHOOK_ROTATION_GRACE_MS && signer.previousWebhookSecret !== signer.webhookSecret)
+      signatures.push(new Webhook(signer.previousWebhookSecret).sign(webhookId, at, payload));
+  }
+  return signatures.join(' ');
+}
 
 export interface NotifierDeps {
   eventStore: EventStore;
@@ -24,6 +58,11 @@ export interface NotifierDeps {
   timeoutMs?: number;
   /** Re-checks the target right before sending (SSRF: the host may resolve elsewhere now). */
   checkUrl?(url: string): Promise<void>;
+  /**
+   * Sends the webhook; give {@link createSafeFetch} in any real deployment so the connect-time
+   * address check applies. Defaults to the global fetch (no address check).
+   */
+  fetch?: WebhookFetch;
   now?: () => Date;
 }
 
@@ -42,6 +81,7 @@ const TERMINAL_EVENT: Record<string, RequestStatus> = {
  */
 export function createNotifier(deps: NotifierDeps) {
   const now = deps.now ?? (() => new Date());
+  const send: WebhookFetch = deps.fetch ?? ((url, init) => fetch(url, init));
 
   async function deliver(requestId: string): Promise<void> {
     await deps.locks.tryWithLock(`notify:${requestId}`, 60_000, async () => {
@@ -76,8 +116,9 @@ export function createNotifier(deps: NotifierDeps) {
       let error: string | undefined;
       try {
         await deps.checkUrl?.(state.callbackUrl);
-        const signature = new Webhook(client.webhookSecret).sign(webhookId, at, payload);
-        const response = await fetch(state.callbackUrl, {
+        // Signed afresh for every attempt: its timestamp must be recent when the merchant checks it.
+        const signature = signWebhook(client as WebhookSigner, webhookId, at, payload);
+        const response = await send(state.callbackUrl, {
           method: 'POST',
           redirect: 'manual',
           signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000),
