@@ -1,4 +1,9 @@
 #!/usr/bin/env node
-import { buildCli } from '../dist/main.js';
+// kafkajs 2.2.4 schedules negative timeouts on Node 24 (tulios/kafkajs#1751): harmless, but noisy.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name !== 'TimeoutNegativeWarning') console.warn(`${warning.name}: ${warning.message}`);
+});
 
+const { buildCli } = await import('../dist/main.js');
 await buildCli().parseAsync(process.argv);

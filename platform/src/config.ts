@@ -79,7 +79,19 @@ const schema = {
     default: 'embedded',
     parse: url('postgres:', 'postgresql:', 'esdb:', 'esdb+discover:', 'kurrentdb:'),
   },
-  bus: { env: 'SETTLE_BUS', doc: 'embedded or kafka://host:port,…', default: 'embedded', parse: url('kafka:') },
+  bus: {
+    env: 'SETTLE_BUS',
+    doc: 'embedded or kafka://host:port,…',
+    default: 'embedded',
+    parse: (raw: string) => {
+      if (raw === 'embedded') return raw;
+      const m = /^kafka:\/\/([^/?#]+)\/?$/.exec(raw);
+      const brokers = m ? m[1]!.split(',') : [];
+      if (brokers.length === 0 || brokers.some((b) => !/^[A-Za-z0-9.[\]:_-]+:\d{1,5}$/.test(b.trim())))
+        throw new Error('must be "embedded" or kafka://host:port[,host:port…]');
+      return raw;
+    },
+  },
   readStore: { env: 'SETTLE_READ_STORE', doc: 'embedded or mongodb://…', default: 'embedded', parse: url('mongodb:', 'mongodb+srv:') },
   redisUrl: { env: 'SETTLE_REDIS_URL', doc: 'Redis for cache, locks, rate limits and pub/sub; unset = in-process', default: '', parse: (raw: string) => (raw === '' ? '' : url('redis:', 'rediss:')(raw)) },
   kafkaTopicPrefix: { env: 'SETTLE_KAFKA_TOPIC_PREFIX', doc: 'Kafka topic and consumer-group prefix', default: 'settle.', parse: str },
