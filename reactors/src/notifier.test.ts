@@ -52,6 +52,13 @@ describe('outgoing webhook signatures (interop with the standardwebhooks package
     expect(() => new Webhook(NEW).verify(PAYLOAD, headersAt('msg_3', at, signature))).not.toThrow();
   });
 
+  it("honours the registry's { secret, validUntil } form", () => {
+    const live = { webhookSecret: NEW, previousWebhookSecret: { secret: OLD, validUntil: new Date(at.getTime() + 1000).toISOString() } };
+    expect(signWebhook(live, 'm', at, PAYLOAD).split(' ')).toHaveLength(2);
+    const lapsed = { webhookSecret: NEW, previousWebhookSecret: { secret: OLD, validUntil: at.toISOString() } };
+    expect(signWebhook(lapsed, 'm', at, PAYLOAD).split(' ')).toHaveLength(1);
+  });
+
   it('ignores a rotation time in the future or unparseable', () => {
     for (const rotatedAt of [new Date(at.getTime() + 60_000), 'not a date'])
       expect(signWebhook({ webhookSecret: NEW, previousWebhookSecret: OLD, rotatedAt }, 'm', at, PAYLOAD).split(' ')).toHaveLength(1);
@@ -84,7 +91,7 @@ describe('notifier delivery', () => {
     const merchant = { id: 'm-rot', name: 'Rotating merchant', roles: ['merchant' as const], merchantId: 'm-rot', webhookSecret: NEW, secret: 's' };
     await clients.add(merchant);
     // The registry may not model rotations yet: set them on the stored client as the notifier reads it.
-    Object.assign((await clients.get('m-rot'))!, { previousWebhookSecret: OLD, rotatedAt: new Date(Date.now() - 3_600_000).toISOString() });
+    Object.assign((await clients.get('m-rot'))!, { previousWebhookSecret: { secret: OLD, validUntil: new Date(Date.now() + 3_600_000).toISOString() } });
     const requestId = `r-${Math.random().toString(36).slice(2, 10)}`;
     await handleCommand(eventStore, requestStreamId(requestId), paymentRequestDecider, {
       type: 'RegisterRequest',

@@ -19,30 +19,44 @@ export { createSafeAgent, createSafeFetch, ForbiddenAddressError, ERR_WEBHOOK_FO
 export const WEBHOOK_ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
 
 /**
- * The signing side of an API client. `previousWebhookSecret` and `rotatedAt` are optional so this
- * works whether or not the client registry records rotations yet.
+ * The signing side of an API client. A rotated-out secret comes either as the registry's
+ * `{ secret, validUntil }` or as a bare secret plus `rotatedAt` (valid for 24 h after it).
  */
 export interface WebhookSigner {
   webhookSecret?: string;
-  previousWebhookSecret?: string;
-  /** When `webhookSecret` replaced `previousWebhookSecret` (ISO time or Date). */
+  previousWebhookSecret?: string | { secret: string; validUntil: string };
+  /** When `webhookSecret` replaced a bare-string `previousWebhookSecret` (ISO time or Date). */
   rotatedAt?: string | Date;
+}
+
+function previousSecret(signer: WebhookSigner, at: Date): string | undefined {
+  const previous = signer.previousWebhookSecret;
+  if (!previous) return undefined;
+  let secret: string;
+  let until: number;
+  if (typeof previous === 'string') {
+    if (signer.rotatedAt === undefined) return undefined;
+    const rotatedAt = new Date(signer.rotatedAt).getTime();
+    if (!(rotatedAt <= at.getTime())) return undefined;
+    secret = previous;
+    until = rotatedAt + WEBHOOK_ROTATION_GRACE_MS;
+  } else {
+    secret = previous.secret;
+    until = new Date(previous.validUntil).getTime();
+  }
+  return secret && secret !== signer.webhookSecret && at.getTime() < until ? secret : undefined;
 }
 
 /**
  * The `webhook-signature` header value: `v1,<sig>` with the current secret, followed (space
- * separated, Standard Webhooks) by `v1,<sig>` with the previous secret while a rotation is less
- * than 24 h old, so a merchant still verifying with the old secret keeps accepting.
+ * separated, Standard Webhooks) by `v1,<sig>` with the previous secret during the rotation grace
+ * period, so a merchant still verifying with the old secret keeps accepting.
  */
 export function signWebhook(signer: WebhookSigner, webhookId: string, at: Date, payload: string): string {
   if (!signer.webhookSecret) throw new Error('no webhook secret');
   const signatures = [new Webhook(signer.webhookSecret).sign(webhookId, at, payload)];
-  if (signer.previousWebhookSecret && signer.rotatedAt !== undefined) {
-    const rotatedAt = new Date(signer.rotatedAt).getTime();
-    const age = at.getTime() - rotatedAt;
-    if (Number.isFinite(rotatedAt) && age >= 0 && age < WEBHOOK_ROTATION_GRACE_MS && signer.previousWebhookSecret !== signer.webhookSecret)
-      signatures.push(new Webhook(signer.previousWebhookSecret).sign(webhookId, at, payload));
-  }
+  const previous = previousSecret(signer, at);
+  if (previous) signatures.push(new Webhook(previous).sign(webhookId, at, payload));
   return signatures.join(' ');
 }
 
@@ -117,7 +131,7 @@ export function createNotifier(deps: NotifierDeps) {
       try {
         await deps.checkUrl?.(state.callbackUrl);
         // Signed afresh for every attempt: its timestamp must be recent when the merchant checks it.
-        const signature = signWebhook(client as WebhookSigner, webhookId, at, payload);
+        const signature = signWebhook(client, webhookId, at, payload);
         const response = await send(state.callbackUrl, {
           method: 'POST',
           redirect: 'manual',
