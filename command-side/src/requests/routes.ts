@@ -14,11 +14,12 @@ import {
   type EventStore,
   type IdempotencyStore,
   type Metrics,
+  type Principal,
 } from '@settle/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { requirePrincipal, requireRole } from '../auth/plugin.js';
+import { requireRole } from '../auth/plugin.js';
 import { ERR_IDEMPOTENCY_IN_PROGRESS, ERR_IDEMPOTENCY_MISMATCH, ERR_NOT_FOUND, ERR_PRECONDITION_FAILED, HttpProblem } from '../errors.js';
-import { acceptedResponse, cancelBody, idempotencyHeaders, idParams, registerBody, requestView } from './schemas.js';
+import { REQUEST_BODY_LIMIT, acceptedResponse, cancelBody, cancelHeaders, idempotencyHeaders, idParams, readHeaders, registerBody, requestView } from './schemas.js';
 import type { CallbackUrlPolicy } from './callbackUrl.js';
 
 export interface RequestRoutesDeps {
@@ -80,6 +81,7 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
     '/v1/requests',
     {
       ...auth,
+      bodyLimit: REQUEST_BODY_LIMIT,
       schema: {
         tags: ['requests'],
         summary: 'Register a payment request',
@@ -164,10 +166,10 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
     '/v1/requests/:id',
     {
       ...auth,
-      schema: { tags: ['requests'], summary: 'A payment request, from its events', security: [{ bearer: [] }], params: idParams, response: { 200: requestView, 304: { type: 'null' } } },
+      schema: { tags: ['requests'], summary: 'A payment request, from its events', security: [{ bearer: [] }], params: idParams, headers: readHeaders, response: { 200: requestView, 304: { type: 'null' } } },
     },
     async (request, reply) => {
-      const principal = requirePrincipal(request);
+      const principal = requireRole(request, 'merchant', 'operator', 'admin');
       const { id } = request.params as { id: string };
       const { state, revision, position } = await loadAggregate(deps.eventStore, requestStreamId(id), paymentRequestDecider);
       if (!state.exists || !canSee(principal, state)) throw notFound(id);
@@ -182,13 +184,14 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
     '/v1/requests/:id/cancel',
     {
       ...auth,
+      bodyLimit: REQUEST_BODY_LIMIT,
       schema: {
         tags: ['requests'],
         summary: 'Cancel a payment request before it is authorised',
         security: [{ bearer: [] }],
         params: idParams,
         body: cancelBody,
-        headers: { type: 'object', properties: { 'if-match': { type: 'string', maxLength: 64 } } },
+        headers: cancelHeaders,
         response: { 202: acceptedResponse },
       },
     },
@@ -215,7 +218,8 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
   );
 }
 
-function canSee(principal: { roles: string[]; merchantId?: string; clientId: string }, state: PaymentRequestState): boolean {
-  if (hasRole(principal as never, 'operator', 'admin')) return true;
-  return state.merchantId === (principal.merchantId ?? principal.clientId);
+/** Operators and admins see every request; a merchant only its own (docs/security.md). */
+function canSee(principal: Principal, state: PaymentRequestState): boolean {
+  if (hasRole(principal, 'operator', 'admin')) return true;
+  return hasRole(principal, 'merchant') && state.merchantId === (principal.merchantId ?? principal.clientId);
 }

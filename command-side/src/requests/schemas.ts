@@ -1,5 +1,13 @@
 import { MAX_AMOUNT } from '@settle/domain';
 
+/** Largest body the /v1/requests routes read (413 above); the server-wide limit is larger. */
+export const REQUEST_BODY_LIMIT = 64 * 1024;
+
+/** Printable text without control characters (no NUL, no CR/LF smuggled into logs or headers). */
+const TEXT = '^[^\\u0000-\\u001f\\u007f]*$';
+/** As TEXT, but line breaks and tabs are fine in free text. */
+const FREE_TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+
 export const STATUSES = ['REGISTERED', 'AUTHORIZING', 'AUTHORIZED', 'SETTLED', 'DECLINED', 'FAILED', 'CANCELLED', 'ARCHIVED'];
 
 export const registerBody = {
@@ -9,14 +17,14 @@ export const registerBody = {
   properties: {
     amount: { type: 'integer', minimum: 1, maximum: MAX_AMOUNT, description: 'integer minor units (cents)' },
     currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' },
-    reference: { type: 'string', minLength: 1, maxLength: 128 },
-    description: { type: 'string', maxLength: 1000 },
-    callbackUrl: { type: 'string', minLength: 1, maxLength: 2048 },
+    reference: { type: 'string', minLength: 1, maxLength: 128, pattern: TEXT },
+    description: { type: 'string', maxLength: 1000, pattern: FREE_TEXT },
+    callbackUrl: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[\\u0021-\\u007e]+$' },
     metadata: {
       type: 'object',
       maxProperties: 20,
-      propertyNames: { type: 'string', minLength: 1, maxLength: 40 },
-      additionalProperties: { type: 'string', maxLength: 500 },
+      propertyNames: { type: 'string', minLength: 1, maxLength: 40, pattern: TEXT },
+      additionalProperties: { type: 'string', maxLength: 500, pattern: FREE_TEXT },
     },
   },
 } as const;
@@ -24,8 +32,18 @@ export const registerBody = {
 export const idempotencyHeaders = {
   type: 'object',
   properties: {
-    'idempotency-key': { type: 'string', minLength: 1, maxLength: 255 },
+    'idempotency-key': { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\u0020-\\u007e]+$' },
   },
+} as const;
+
+export const readHeaders = {
+  type: 'object',
+  properties: { 'if-none-match': { type: 'string', maxLength: 128 } },
+} as const;
+
+export const cancelHeaders = {
+  type: 'object',
+  properties: { 'if-match': { type: 'string', maxLength: 64 } },
 } as const;
 
 export const acceptedResponse = {
@@ -47,7 +65,7 @@ export const idParams = {
 export const cancelBody = {
   type: ['object', 'null'],
   additionalProperties: false,
-  properties: { reason: { type: 'string', maxLength: 500 } },
+  properties: { reason: { type: 'string', maxLength: 500, pattern: FREE_TEXT } },
 } as const;
 
 export const requestView = {
