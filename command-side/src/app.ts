@@ -4,7 +4,7 @@ import {
   currentContext,
   runWithContext,
   newId,
-  type ClientRegistry,
+  type ClientAdmin,
   type EventStore,
   type IdempotencyStore,
   type Logger,
@@ -12,7 +12,11 @@ import {
   type TokenService,
 } from '@settle/platform';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { registerHygiene } from './auth/hygiene.js';
+import { LoginThrottle, RedisCounterStore, type RedisLike } from './auth/loginThrottle.js';
 import authPlugin from './auth/plugin.js';
+import rateLimitPlugin from './auth/rateLimit.js';
+import { clientRoutes } from './clients/routes.js';
 import { callbackRoutes } from './callbacks/routes.js';
 import { opsRoutes, type ReadinessCheck } from './ops/routes.js';
 import { installProblemHandler } from './problem.js';
@@ -24,6 +28,12 @@ export interface HttpAppOptions {
   metrics: Metrics;
   bodyLimit: number;
   readiness: ReadinessCheck[];
+  /** Serve HTTPS with this PEM certificate and key (SETTLE_TLS_CERT / SETTLE_TLS_KEY). */
+  https?: { cert: string | Buffer; key: string | Buffer };
+  /** Origins allowed by CORS (SETTLE_CORS_ORIGINS); none by default. */
+  corsOrigins?: string[];
+  /** Proxies whose X-Forwarded-For is believed (per-IP rate limits); none by default. */
+  trustProxy?: boolean | string | string[];
 }
 
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
@@ -45,8 +55,11 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstan
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: true } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-  });
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } } : {}),
+    ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
+  }) as unknown as FastifyInstance;
   installProblemHandler(app);
+  await registerHygiene(app, { corsOrigins: opts.corsOrigins ?? [] });
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
@@ -78,26 +91,45 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstan
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // staticCSP: Swagger UI sends a CSP naming its own inline code by hash, instead of helmet's stricter default.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(opsRoutes, { metrics: opts.metrics, readiness: opts.readiness });
-  return app as unknown as FastifyInstance;
+  return app;
 }
 
 export interface CommandDeps {
   eventStore: EventStore;
   idempotency: IdempotencyStore;
   tokens: TokenService;
-  clients: ClientRegistry;
+  clients: ClientAdmin;
   metrics: Metrics;
   callbackUrls: CallbackUrlPolicy;
   gatewayProviders: Record<string, string>;
   now?: () => Date;
+  /** Requests per minute per client and per IP (0 = off); failed token requests per minute per client_id and IP. */
+  rateLimits?: { perClient: number; perIp: number; loginFailures?: number; windowMs?: number };
+  /** Shares rate-limit and login-throttle counters across replicas (an ioredis instance). */
+  redis?: RedisLike;
+  loginThrottle?: LoginThrottle;
 }
 
 /** The REST command API: auth, payment requests, gateway callbacks. */
 export async function commandPlugin(app: FastifyInstance, deps: CommandDeps): Promise<void> {
-  await app.register(authPlugin, { tokens: deps.tokens, clients: deps.clients });
+  const limits = deps.rateLimits ?? { perClient: 600, perIp: 3000 };
+  await app.register(rateLimitPlugin, { perClient: limits.perClient, perIp: limits.perIp, ...(limits.windowMs ? { windowMs: limits.windowMs } : {}), ...(deps.redis ? { redis: deps.redis } : {}) });
+  await app.register(authPlugin, {
+    tokens: deps.tokens,
+    clients: deps.clients,
+    loginThrottle:
+      deps.loginThrottle ??
+      new LoginThrottle({
+        maxFailures: limits.loginFailures ?? 10,
+        ...(limits.windowMs ? { windowMs: limits.windowMs } : {}),
+        ...(deps.redis ? { store: new RedisCounterStore(deps.redis) } : {}),
+      }),
+  });
+  await app.register(clientRoutes, { clients: deps.clients });
   await app.register(requestRoutes, {
     eventStore: deps.eventStore,
     idempotency: deps.idempotency,

@@ -5,3 +5,4 @@ export * from './versions.js';
 export * from './paymentRequest/index.js';
 export * from './preferences/index.js';
 export * from './testing.js';
+export * from './clients/index.js';

@@ -17,6 +17,10 @@ export const EVENT_SCHEMA_VERSIONS: Readonly<Record<string, number>> = {
   MerchantNotificationFailed: 1,
   RequestArchived: 1,
   PreferencesRegistered: 1,
+  ClientRegistered: 1,
+  ClientSecretRotated: 1,
+  ClientDisabled: 1,
+  WebhookSecretRotated: 1,
 };
 
 export const schemaVersionOf = (type: string): number => EVENT_SCHEMA_VERSIONS[type] ?? 1;

@@ -2,7 +2,8 @@ import formbody from '@fastify/formbody';
 import { hasRole, TokenError, type ClientRegistry, type Principal, type Role, type TokenService } from '@settle/platform';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ERR_FORBIDDEN, ERR_INVALID_CLIENT, ERR_INVALID_GRANT, ERR_UNAUTHENTICATED, HttpProblem } from '../errors.js';
+import { ERR_FORBIDDEN, ERR_INVALID_CLIENT, ERR_INVALID_GRANT, ERR_RATE_LIMITED, ERR_UNAUTHENTICATED, HttpProblem } from '../errors.js';
+import { LoginThrottle } from './loginThrottle.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,7 +17,12 @@ declare module 'fastify' {
 export interface AuthDeps {
   tokens: TokenService;
   clients: ClientRegistry;
+  /** Failed token requests per client_id and per IP; default 10 a minute, in memory. */
+  loginThrottle?: LoginThrottle;
 }
+
+/** 429 problem+json; the caller has set Retry-After. */
+export const tooManyRequests = (detail: string) => new HttpProblem(429, ERR_RATE_LIMITED, 'Too many requests', detail);
 
 const tokenBody = {
   type: 'object',
@@ -59,6 +65,7 @@ export function requireRole(request: FastifyRequest, ...roles: Role[]): Principa
 
 async function authPlugin(app: FastifyInstance, deps: AuthDeps) {
   await app.register(formbody, { bodyLimit: 16_384 });
+  const throttle = deps.loginThrottle ?? new LoginThrottle({ maxFailures: 10 });
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const header = request.headers.authorization;
@@ -87,29 +94,46 @@ async function authPlugin(app: FastifyInstance, deps: AuthDeps) {
     async (request, reply) => {
       const body = request.body as { grant_type: string; client_id?: string; client_secret?: string; refresh_token?: string };
       reply.header('cache-control', 'no-store');
-      if (body.grant_type === 'client_credentials') {
-        if (!body.client_id) throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_id is required', 'client_id', { error: 'invalid_request' });
-        if (!body.client_secret)
-          throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_secret is required', 'client_secret', { error: 'invalid_request' });
-        const client = await deps.clients.authenticate(body.client_id, body.client_secret);
-        if (!client)
-          throw new HttpProblem(401, ERR_INVALID_CLIENT, 'Invalid client', 'unknown client or wrong secret', 'client_secret', { error: 'invalid_client' });
-        return deps.tokens.issue(client);
+      // Every attempt takes a slot per IP (and per client_id) before any secret is checked; a success gives them back.
+      const keys = [`ip:${request.ip}`, ...(body.grant_type === 'client_credentials' && body.client_id ? [`client:${body.client_id}`] : [])];
+      const attempt = await throttle.begin(keys);
+      if (attempt.retryAfterS !== undefined) {
+        request.log.warn({ clientId: body.client_id, ip: request.ip }, 'token requests throttled after repeated failures');
+        reply.header('retry-after', String(attempt.retryAfterS));
+        throw tooManyRequests(`too many failed token requests; retry in ${attempt.retryAfterS} s`);
       }
-      if (!body.refresh_token)
-        throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid request', 'refresh_token is required', 'refresh_token', { error: 'invalid_request' });
-      try {
-        const { clientId, family } = deps.tokens.consumeRefresh(body.refresh_token);
-        const client = await deps.clients.get(clientId);
-        if (!client || client.disabled) throw new TokenError('invalid_grant', 'the client is disabled');
-        return await deps.tokens.issue(client, family);
-      } catch (error) {
-        if (error instanceof TokenError)
-          throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid grant', error.message, 'refresh_token', { error: 'invalid_grant' });
-        throw error;
-      }
+      const pair = await grant(body);
+      await attempt.release();
+      return pair;
     },
   );
+
+  async function grant(body: { grant_type: string; client_id?: string; client_secret?: string; refresh_token?: string }) {
+    if (body.grant_type === 'client_credentials') {
+      if (!body.client_id) throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_id is required', 'client_id', { error: 'invalid_request' });
+      if (!body.client_secret)
+        throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_secret is required', 'client_secret', { error: 'invalid_request' });
+      const client = await deps.clients.authenticate(body.client_id, body.client_secret);
+      if (!client)
+        throw new HttpProblem(401, ERR_INVALID_CLIENT, 'Invalid client', 'unknown client or wrong secret', 'client_secret', { error: 'invalid_client' });
+      return deps.tokens.issue(client);
+    }
+    if (!body.refresh_token)
+      throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid request', 'refresh_token is required', 'refresh_token', { error: 'invalid_request' });
+    try {
+      const { clientId, family } = await deps.tokens.consumeRefresh(body.refresh_token);
+      const client = await deps.clients.get(clientId);
+      if (!client || client.disabled) {
+        await deps.tokens.revokeFamily(family);
+        throw new TokenError('invalid_grant', 'the client is disabled');
+      }
+      return await deps.tokens.issue(client, family);
+    } catch (error) {
+      if (error instanceof TokenError)
+        throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid grant', error.message, 'refresh_token', { error: 'invalid_grant' });
+      throw error;
+    }
+  }
 
   app.get('/.well-known/jwks.json', { schema: { tags: ['auth'], summary: 'Public keys that verify access tokens' } }, async () =>
     deps.tokens.jwks(),

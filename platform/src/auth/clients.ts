@@ -13,6 +13,8 @@ export interface ApiClient {
   merchantId?: string;
   /** Standard Webhooks secret (`whsec_…`) used to sign webhooks sent to this merchant. */
   webhookSecret?: string;
+  /** The secret rotated out, which still signs (alongside the new one) until `validUntil`. */
+  previousWebhookSecret?: { secret: string; validUntil: string };
   disabled: boolean;
   secretHash: string;
 }
@@ -39,10 +41,37 @@ export interface ClientRegistry {
   list(): Promise<ApiClient[]>;
 }
 
+/** What an admin gives to create a client; the id defaults to a random one, a merchant's merchantId to its id. */
+export interface NewClient {
+  id?: string;
+  name: string;
+  roles: Role[];
+  merchantId?: string;
+}
+
+/** A client just created, with its secrets in clear: shown once, never stored. */
+export interface CreatedClient {
+  client: ApiClient;
+  clientSecret: string;
+  webhookSecret?: string;
+}
+
+/** A registry that can also create and disable clients (the admin endpoints use it). */
+export interface ClientAdmin extends ClientRegistry {
+  create(input: NewClient, actor: string): Promise<CreatedClient>;
+  /** Disables a client; undefined when there is no such client. Idempotent. */
+  disable(id: string, reason: string, actor: string): Promise<ApiClient | undefined>;
+}
+
+export const generateClientSecret = (): string => `cs_${randomBytes(32).toString('base64url')}`;
+/** Standard Webhooks secrets are `whsec_` + base64 of 24–64 random bytes. */
+export const generateWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+export const generateClientId = (): string => `c-${randomBytes(8).toString('hex')}`;
+
 export const DEMO_SECRET = 'demo-secret';
 export const DEMO_WEBHOOK_SECRET = 'whsec_c2V0dGxlLWRlbW8td2ViaG9vay1zZWNyZXQtMDAwMQ==';
 
-export class MemoryClientRegistry implements ClientRegistry {
+export class MemoryClientRegistry implements ClientAdmin {
   private readonly clients = new Map<string, ApiClient>();
   private dummyHash?: string;
 
@@ -64,11 +93,36 @@ export class MemoryClientRegistry implements ClientRegistry {
   async list() {
     return [...this.clients.values()];
   }
+  async create(input: NewClient): Promise<CreatedClient> {
+    const id = input.id ?? generateClientId();
+    if (this.clients.has(id)) throw new Error(`client ${id} already exists`);
+    const merchant = input.roles.includes('merchant');
+    const clientSecret = generateClientSecret();
+    const webhookSecret = merchant ? generateWebhookSecret() : undefined;
+    const client = await this.add({
+      id,
+      name: input.name,
+      roles: input.roles,
+      ...(merchant ? { merchantId: input.merchantId ?? id } : {}),
+      ...(webhookSecret ? { webhookSecret } : {}),
+      secret: clientSecret,
+    });
+    return { client, clientSecret, ...(webhookSecret ? { webhookSecret } : {}) };
+  }
+  async disable(id: string) {
+    const client = this.clients.get(id);
+    if (client) client.disabled = true;
+    return client;
+  }
 }
 
 /** Development mode's demo clients (DESIGN.md, Configuration). Never seeded in production. */
+export const DEMO_CLIENTS: readonly (Omit<ApiClient, 'secretHash' | 'disabled'> & { secret: string })[] = [
+  { id: 'demo-merchant', name: 'Demo merchant', roles: ['merchant'], merchantId: 'demo-merchant', webhookSecret: DEMO_WEBHOOK_SECRET, secret: DEMO_SECRET },
+  { id: 'demo-merchant-2', name: 'Demo merchant 2', roles: ['merchant'], merchantId: 'demo-merchant-2', webhookSecret: DEMO_WEBHOOK_SECRET, secret: DEMO_SECRET },
+  { id: 'demo-operator', name: 'Demo operator', roles: ['operator', 'admin'], secret: DEMO_SECRET },
+];
+
 export async function seedDemoClients(registry: MemoryClientRegistry): Promise<void> {
-  await registry.add({ id: 'demo-merchant', name: 'Demo merchant', roles: ['merchant'], merchantId: 'demo-merchant', webhookSecret: DEMO_WEBHOOK_SECRET, secret: DEMO_SECRET });
-  await registry.add({ id: 'demo-merchant-2', name: 'Demo merchant 2', roles: ['merchant'], merchantId: 'demo-merchant-2', webhookSecret: DEMO_WEBHOOK_SECRET, secret: DEMO_SECRET });
-  await registry.add({ id: 'demo-operator', name: 'Demo operator', roles: ['operator', 'admin'], secret: DEMO_SECRET });
+  for (const client of DEMO_CLIENTS) await registry.add(client);
 }
