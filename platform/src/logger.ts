@@ -18,6 +18,14 @@ export const REDACT_PATHS = [
   '*.password',
   '*.secret',
   '*.webhookSecret',
+  'webhook_secret',
+  '*.webhook_secret',
+  'req.body.client_secret',
+  'req.body.refresh_token',
+  '*.clientSecret',
+  '*.secretHash',
+  'req.headers["x-api-key"]',
+  'req.headers["proxy-authorization"]',
 ];
 
 /** The root logger; every line carries the correlation, causation and trace ids of the work in progress. */

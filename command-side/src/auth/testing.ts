@@ -14,7 +14,7 @@ import {
   type TokenServiceOptions,
 } from '@settle/platform';
 import type { FastifyInstance } from 'fastify';
-import { commandPlugin, createHttpApp, type CommandDeps } from '../app.js';
+import { commandPlugin, createHttpApp, type CommandDeps, type HttpAppOptions } from '../app.js';
 import { createCallbackUrlPolicy } from '../requests/callbackUrl.js';
 
 export const ISSUER = 'https://settle.test';
@@ -27,6 +27,7 @@ export interface TestAppOptions {
   rateLimits?: CommandDeps['rateLimits'];
   tokens?: Partial<TokenServiceOptions>;
   now?: () => number;
+  http?: Partial<Pick<HttpAppOptions, 'https' | 'corsOrigins' | 'trustProxy'>>;
 }
 
 /**
@@ -50,7 +51,7 @@ export async function createTestApp(opts: TestAppOptions = {}) {
     privateKeyPem,
   });
   const metrics = createMetrics();
-  const app: FastifyInstance = await createHttpApp({ logger: opts.logger ?? silentLogger(), metrics, bodyLimit: 1_048_576, readiness: [] });
+  const app: FastifyInstance = await createHttpApp({ logger: opts.logger ?? silentLogger(), metrics, bodyLimit: 1_048_576, readiness: [], ...opts.http });
   await app.register(commandPlugin, {
     eventStore,
     idempotency: new SqlIdempotencyStore(eventStore.client),
