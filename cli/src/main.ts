@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { CONFIG_KEYS, createLogger, SettleError } from '@settle/platform';
+import { clientsCommand } from './clients.js';
 import { ROLES, startSettle, type RoleName } from './start.js';
 
 export function buildCli(): Command {
@@ -18,6 +19,8 @@ export function buildCli(): Command {
       if (unknown.length > 0) program.error(`unknown role(s): ${unknown.join(', ')} (known: ${ROLES.join(', ')})`);
       await runUntilSignalled(roles as RoleName[]);
     });
+
+  program.addCommand(clientsCommand());
 
   program
     .command('config')

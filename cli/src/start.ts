@@ -1,22 +1,18 @@
-import { join } from 'node:path';
-import { commandPlugin, createAddressPolicy, createCallbackUrlPolicy, createHttpApp, type ReadinessCheck } from '@settle/command-side';
+import { commandPlugin, createAddressPolicy, createCallbackUrlPolicy, createHttpApp, parseCorsOrigins, type ReadinessCheck } from '@settle/command-side';
 import {
   createLogger,
   loadConfig,
-  loadOrCreateSigningKey,
-  MemoryClientRegistry,
-  seedDemoClients,
-  TokenService,
   type Config,
   type Consumer,
   type Logger,
 } from '@settle/platform';
 import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/payments';
 import { ALL_PROJECTIONS, Projector } from '@settle/projections';
-import { createPaymentsClient } from '@settle/proto';
+import { createPaymentsClient, grpcClientCredentials, grpcServerCredentials } from '@settle/proto';
 import { queryPlugin } from '@settle/query-side';
 import { createDispatcher, createNotifier, createSafeFetch, createScheduler } from '@settle/reactors';
 import type { FastifyInstance } from 'fastify';
+import { createAuth, httpsOptions, trustProxyOption } from './auth.js';
 import { createPlatform } from './wiring.js';
 
 export const ROLES = ['command', 'query', 'projector', 'reactor', 'scheduler', 'payments', 'sandbox'] as const;
@@ -53,10 +49,9 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
     stops.push(() => parts.close());
     const publicUrl = config.publicUrl || `http://127.0.0.1:${config.httpPort}`;
 
-    const clients = new MemoryClientRegistry();
-    if (!config.production) await seedDemoClients(clients);
-    const privateKeyPem = await loadOrCreateSigningKey(config.jwtPrivateKey, join(config.dataDir, 'keys', 'jwt-ed25519.pem'));
-    const tokens = new TokenService({ privateKeyPem, issuer: config.jwtIssuer, audience: config.jwtAudience, accessTtlS: config.accessTokenTtlS });
+    const { clients, tokens } = await createAuth(config, parts.eventStore, logger);
+    stops.push(() => clients.stop());
+    const grpcTls = { cert: config.grpcTlsCert, key: config.grpcTlsKey, ca: config.grpcTlsCa };
 
     // The gateway sandbox and the gRPC payments service.
     const gatewayUrl = config.gatewayUrl || `http://127.0.0.1:${config.sandboxPort}`;
@@ -68,7 +63,8 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
     }
     if (roles.has('payments')) {
       const gateway = createGatewayClient({ baseUrl: gatewayUrl, timeoutMs: config.gatewayTimeoutMs, logger: logger.child({ role: 'payments' }) });
-      const server = await startPaymentsServer({ port: config.grpcPort, host: config.host, gateway, logger: logger.child({ role: 'payments' }) });
+      const credentials = grpcServerCredentials(grpcTls);
+      const server = await startPaymentsServer({ port: config.grpcPort, host: config.host, gateway, logger: logger.child({ role: 'payments' }), ...(credentials ? { credentials } : {}) });
       stops.push(async () => {
         await server.close();
         await gateway.close();
@@ -107,7 +103,17 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           },
         });
       }
-      app = await createHttpApp({ logger, metrics: parts.metrics, bodyLimit: config.bodyLimit, readiness });
+      const https = httpsOptions(config);
+      const trustProxy = trustProxyOption(config);
+      app = await createHttpApp({
+        logger,
+        metrics: parts.metrics,
+        bodyLimit: config.bodyLimit,
+        readiness,
+        corsOrigins: parseCorsOrigins(config.corsOrigins),
+        ...(https ? { https } : {}),
+        ...(trustProxy !== undefined ? { trustProxy } : {}),
+      });
       if (roles.has('command'))
         await app.register(commandPlugin, {
           eventStore: parts.eventStore,
@@ -117,6 +123,8 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           metrics: parts.metrics,
           callbackUrls: createCallbackUrlPolicy({ production: config.production, allowlist: config.callbackAllowlist }),
           gatewayProviders: { sandbox: config.gatewayWebhookSecret },
+          rateLimits: { perClient: config.rateLimit, perIp: config.rateLimitIp, loginFailures: config.loginFailureLimit },
+          ...(parts.redis ? { redis: parts.redis } : {}),
         });
       if (roles.has('query'))
         await app.register(queryPlugin, {
@@ -136,7 +144,7 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
       await app.listen({ port: config.httpPort, host: config.host });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.httpPort;
-      httpUrl = `http://127.0.0.1:${port}`;
+      httpUrl = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
       logger.info({ url: httpUrl, docs: `${httpUrl}/docs`, graphql: `${httpUrl}/graphql` }, 'HTTP API listening');
     }
 
@@ -154,7 +162,8 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
     });
     if (roles.has('reactor')) {
       const paymentsAddress = config.paymentsUrl || `127.0.0.1:${config.grpcPort}`;
-      const payments = createPaymentsClient(paymentsAddress);
+      const grpcCredentials = grpcClientCredentials(grpcTls);
+      const payments = createPaymentsClient(paymentsAddress, grpcCredentials ? { credentials: grpcCredentials } : {});
       const dispatcher = createDispatcher({
         eventStore: parts.eventStore,
         payments,

@@ -21,3 +21,4 @@ export {
   type HealthPackage,
   type HealthServingStatus,
 } from './health.js';
+export { grpcClientCredentials, grpcServerCredentials, type GrpcTlsFiles } from './tls.js';
