@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { commandPlugin, createAddressPolicy, createCallbackUrlPolicy, createHttpApp, parseCorsOrigins, type ReadinessCheck } from '@settle/command-side';
 import {
   createLogger,
@@ -56,7 +57,12 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
     // The gateway sandbox and the gRPC payments service.
     const gatewayUrl = config.gatewayUrl || `http://127.0.0.1:${config.sandboxPort}`;
     if (roles.has('sandbox')) {
-      const sandbox = buildSandbox({ logger: logger.child({ role: 'sandbox' }), callbackUrl: `${publicUrl}/v1/callbacks/sandbox`, webhookSecret: config.gatewayWebhookSecret });
+      const sandbox = buildSandbox({
+        logger: logger.child({ role: 'sandbox' }),
+        callbackUrl: `${publicUrl}/v1/callbacks/sandbox`,
+        webhookSecret: config.gatewayWebhookSecret,
+        stateFile: join(config.dataDir, 'sandbox', 'journal.jsonl'),
+      });
       await sandbox.listen({ port: config.sandboxPort, host: config.host });
       stops.push(() => sandbox.close());
       logger.info({ port: config.sandboxPort }, 'gateway sandbox listening');
@@ -138,6 +144,7 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           logger,
           graphiql: config.graphiql ?? !config.production,
           readWaitMs: config.readWaitMs,
+          limits: { introspection: config.graphqlIntrospection ?? !config.production },
         });
       const started = app;
       stops.push(() => started.close());

@@ -11,6 +11,7 @@ import { parsePosition, waitForPosition } from './consistency.js';
 import type { QueryContext, QueryDeps } from './context.js';
 import { createErrorFormatter } from './errorFormatter.js';
 import { GQL_BAD_USER_INPUT, QueryError } from './errors.js';
+import { installGraphQLLimits, mercuriusLimitOptions, resolveGraphQLLimits, type GraphQLLimits } from './limitsPlugin.js';
 import { createResolvers } from './resolvers/index.js';
 import { schema } from './schema.js';
 
@@ -40,8 +41,10 @@ function minPositionHeader(request: FastifyRequest): number | undefined {
  * with `extensions.code: UNAUTHENTICATED` otherwise); websocket clients authenticate with the
  * `connection_init` payload `{ authorization: "Bearer …" }`, and a refused one is closed.
  */
-export const queryPlugin: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
+export const queryPlugin: FastifyPluginAsync<QueryDeps & { limits?: Partial<GraphQLLimits> }> = async (app, deps) => {
   const state = new WeakMap<FastifyRequest, RequestState>();
+  // Depth, cost, alias and batch limits; introspection follows GraphiQL unless configured (SETTLE_GRAPHQL_INTROSPECTION).
+  const limits = resolveGraphQLLimits({ introspection: deps.limits?.introspection ?? deps.graphiql, overrides: deps.limits ?? {} });
 
   await app.register(mercurius, {
     schema,
@@ -50,9 +53,11 @@ export const queryPlugin: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
     path: '/graphql',
     graphiql: deps.graphiql,
     errorFormatter: createErrorFormatter(deps.logger),
+    ...mercuriusLimitOptions(limits),
     // Never throws: mercurius calls it again from its error handler.
     context: (request) => ({ principal: state.get(request)?.principal, stale: state.get(request)?.stale ?? false }),
     additionalRouteOptions: {
+      preValidation: installGraphQLLimits.refuseBatches,
       async preHandler(request, reply) {
         // The websocket upgrade shares the GET route; its credentials arrive in connection_init.
         if ((request as { ws?: boolean }).ws) return;
@@ -81,6 +86,8 @@ export const queryPlugin: FastifyPluginAsync<QueryDeps> = async (app, deps) => {
       },
     },
   });
+
+  installGraphQLLimits(app, limits);
 
   app.graphql.addHook<Record<string, unknown>, QueryContext>('onResolution', async (execution, ctx) => {
     if (ctx.stale) execution.extensions = { ...execution.extensions, stale: true };
