@@ -24,7 +24,6 @@ Feature: Nothing accepted is lost
   # Known bug (see the features report): the embedded gateway sandbox keeps the capture callbacks
   # it owes in memory, so a kill -9 of the all-in-one process loses them, and Settle has nothing
   # that reconciles an AUTHORIZED request whose capture never arrives: those stay AUTHORIZED.
-  @wip
   Scenario: Requests answered 202 just before a kill -9 all reach exactly one outcome
     Given Settle runs on a data directory of its own
     And I am the merchant "demo-merchant"

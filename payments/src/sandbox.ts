@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createCallbackSender } from './sandboxCallbacks.js';
+import { createCallbackSender, type SandboxEvent } from './sandboxCallbacks.js';
+import { SandboxJournal } from './sandboxJournal.js';
 import { sandboxRuleFor } from './sandboxRules.js';
 
 export const DEFAULT_SANDBOX_PORT = 4010;
@@ -23,6 +24,11 @@ export interface SandboxOptions {
   callbackRetryDelaysMs?: readonly number[];
   callbackTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * A file where the sandbox keeps its decisions and the callbacks it owes, so a restart
+   * (even `kill -9`) forgets nothing, like a real gateway. Unset: memory only.
+   */
+  stateFile?: string;
   now?: () => Date;
   newId?: (prefix: 'pay' | 'evt') => string;
 }
@@ -89,11 +95,21 @@ export function buildSandbox(opts: SandboxOptions = {}): FastifyInstance {
   const answers = new Map<string, { fingerprint: string; answer: Promise<Answer> }>();
   const keysPerRequest = new Map<string, number>();
   const slow = new Map<NodeJS.Timeout, () => void>();
+  const journal = new SandboxJournal(opts.stateFile);
+  const settled = (id: string): void => journal.recordSettled(id);
+  for (const a of journal.answers) {
+    answers.set(a.key, { fingerprint: a.fingerprint, answer: Promise.resolve({ status: a.status, body: a.body }) });
+    keysPerRequest.set(a.requestId, (keysPerRequest.get(a.requestId) ?? 0) + 1);
+  }
+  // Callbacks a previous run owed and never delivered: send them now.
+  for (const event of journal.owed.values()) callbacks.send(captureDelayMs, () => event, settled);
 
-  function authorize(body: AuthorizationBody, capture: boolean): Answer {
+  function authorize(body: AuthorizationBody, capture: boolean, fingerprint: string): Answer {
     const paymentId = newId('pay');
-    if (capture) {
-      callbacks.send(captureDelayMs, () => ({
+    const answer: Answer = { status: 201, body: { id: paymentId, status: 'authorized' } };
+    let event: SandboxEvent | undefined;
+    if (capture)
+      event = {
         type: 'payment.captured',
         id: newId('evt'),
         data: {
@@ -101,23 +117,33 @@ export function buildSandbox(opts: SandboxOptions = {}): FastifyInstance {
           requestId: body.requestId,
           amount: body.amount,
           currency: body.currency,
-          capturedAt: now().toISOString(),
+          capturedAt: new Date(now().getTime() + captureDelayMs).toISOString(),
         },
-      }));
+      };
+    // Written before anything is sent: the decision and the callback it owes survive a crash together.
+    journal.recordAnswer({ key: body.idempotencyKey, fingerprint, requestId: body.requestId, ...answer }, event);
+    if (event) {
+      const owed = event;
+      callbacks.send(captureDelayMs, () => owed, settled);
     }
-    return { status: 201, body: { id: paymentId, status: 'authorized' } };
+    return answer;
   }
 
-  function decide(body: AuthorizationBody): Promise<Answer> {
+  function refuse(body: AuthorizationBody, fingerprint: string, answer: Answer): Promise<Answer> {
+    journal.recordAnswer({ key: body.idempotencyKey, fingerprint, requestId: body.requestId, ...answer });
+    return Promise.resolve(answer);
+  }
+
+  function decide(body: AuthorizationBody, fingerprint: string): Promise<Answer> {
     const attempt = (keysPerRequest.get(body.requestId) ?? 0) + 1;
     keysPerRequest.set(body.requestId, attempt);
     switch (sandboxRuleFor(body.amount, attempt)) {
       case 'decline':
-        return Promise.resolve({ status: 402, body: { status: 'declined', reason: 'insufficient_funds' } });
+        return refuse(body, fingerprint, { status: 402, body: { status: 'declined', reason: 'insufficient_funds' } });
       case 'unavailable':
-        return Promise.resolve({ status: 503, body: { status: 'error', reason: 'service_unavailable' } });
+        return refuse(body, fingerprint, { status: 503, body: { status: 'error', reason: 'service_unavailable' } });
       case 'fail':
-        return Promise.resolve({ status: 500, body: { status: 'error', reason: 'internal_error' } });
+        return refuse(body, fingerprint, { status: 500, body: { status: 'error', reason: 'internal_error' } });
       case 'slow':
         // Authorised but answered late, like a response lost to a timeout: no capture follows,
         // so a request the caller gave up on never settles behind its back.
@@ -125,13 +151,13 @@ export function buildSandbox(opts: SandboxOptions = {}): FastifyInstance {
           const release = (): void => {
             clearTimeout(timer);
             slow.delete(timer);
-            resolve(authorize(body, false));
+            resolve(authorize(body, false, fingerprint));
           };
           const timer = setTimeout(release, slowMs);
           slow.set(timer, release);
         });
       case 'authorize':
-        return Promise.resolve(authorize(body, true));
+        return Promise.resolve(authorize(body, true, fingerprint));
     }
   }
 
@@ -146,7 +172,7 @@ export function buildSandbox(opts: SandboxOptions = {}): FastifyInstance {
         return reply.code(422).send({ status: 'error', reason: 'idempotency_key_reused' });
       }
       if (!stored) {
-        stored = { fingerprint, answer: decide(body) };
+        stored = { fingerprint, answer: decide(body, fingerprint) };
         answers.set(body.idempotencyKey, stored);
       }
       const answer = await stored.answer;

@@ -23,8 +23,11 @@ export interface CallbackSenderOptions {
 }
 
 export interface CallbackSender {
-  /** Sends the event built by `build` after `delayMs`, retrying on non-2xx and network errors. */
-  send(delayMs: number, build: () => SandboxEvent): void;
+  /**
+   * Sends the event built by `build` after `delayMs`, retrying on non-2xx and network errors;
+   * `settled` runs once it was delivered or given up on (not when the sender is closed first).
+   */
+  send(delayMs: number, build: () => SandboxEvent, settled?: (id: string) => void): void;
   /** Cancels pending deliveries and retries, and aborts the ones in flight. */
   close(): Promise<void>;
 }
@@ -47,7 +50,7 @@ export function createCallbackSender(opts: CallbackSenderOptions): CallbackSende
     timers.add(timer);
   };
 
-  async function deliver(event: SandboxEvent, payload: string, attempt: number): Promise<void> {
+  async function deliver(event: SandboxEvent, payload: string, attempt: number, settled?: (id: string) => void): Promise<void> {
     const log = opts.logger.child({ webhookId: event.id, type: event.type, attempt });
     // Re-signed per attempt: the timestamp must be fresh for the receiver's tolerance window.
     const timestamp = opts.now();
@@ -68,6 +71,7 @@ export function createCallbackSender(opts: CallbackSenderOptions): CallbackSende
       await res.body.dump();
       if (res.statusCode >= 200 && res.statusCode < 300) {
         log.debug({ httpStatus: res.statusCode }, 'sandbox callback delivered');
+        settled?.(event.id);
         return;
       }
       failure = `HTTP ${res.statusCode}`;
@@ -78,17 +82,18 @@ export function createCallbackSender(opts: CallbackSenderOptions): CallbackSende
     const delay = opts.retryDelaysMs[attempt - 1];
     if (delay === undefined) {
       log.error({ code: ERR_CALLBACK_UNDELIVERED, failure }, 'sandbox callback undelivered, giving up');
+      settled?.(event.id);
       return;
     }
     log.warn({ failure, retryInMs: delay }, 'sandbox callback failed, will retry');
-    later(delay, () => void deliver(event, payload, attempt + 1));
+    later(delay, () => void deliver(event, payload, attempt + 1, settled));
   }
 
   return {
-    send(delayMs, build) {
+    send(delayMs, build, settled) {
       later(delayMs, () => {
         const event = build();
-        void deliver(event, JSON.stringify(event), 1);
+        void deliver(event, JSON.stringify(event), 1, settled);
       });
     },
     async close() {

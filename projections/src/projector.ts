@@ -67,8 +67,11 @@ export class Projector {
     }
     this.position = Math.min(...this.checkpoints.values());
     this.head = await this.deps.eventStore.headPosition();
-    if (this.position >= this.head) this.markCaughtUp();
-    this.state = this.position >= this.head ? 'live' : 'catching_up';
+    // The head may be an event no projection reads (a client-… stream, say): the filtered
+    // subscription never delivers it, so "position reached the head" alone would never come.
+    const caughtUp = this.position >= this.head || (await this.nothingToProjectUpTo(this.head));
+    if (caughtUp) this.markCaughtUp();
+    this.state = caughtUp ? 'live' : 'catching_up';
     this.subscribe();
   }
 
@@ -136,7 +139,7 @@ export class Projector {
       if (this.state === 'live' && this.deps.pubsub)
         for (const doc of touched) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: doc });
     }
-    if (this.state === 'catching_up' && this.position >= this.head) {
+    if (this.state === 'catching_up' && (this.position >= this.head || (await this.nothingToProjectUpTo(this.head)))) {
       this.state = 'live';
       this.markCaughtUp();
       this.deps.logger.info({ projector: this.name, position: this.position }, 'projections caught up');
