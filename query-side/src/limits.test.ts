@@ -80,6 +80,7 @@ describe('GraphQL limits over HTTP and websockets', () => {
       ['{ __schema { types { name } } }', 'GRAPHQL_INTROSPECTION_DISABLED'],
       ['{ requests(first: 1000000) { nodes { id } } }', 'BAD_USER_INPUT'],
       ['{ requests(first: 99999999999) { nodes { id } } }', 'GRAPHQL_VALIDATION_FAILED'],
+      ['subscription { requestUpdated { id } }', 'GRAPHQL_SUBSCRIPTION_NEEDS_WEBSOCKET'],
     ] as const) {
       const res = await h.gql(h.token.merchant, query);
       expect(res.statusCode).toBeLessThan(500);

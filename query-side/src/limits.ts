@@ -31,6 +31,7 @@ const { GraphQLError, Kind, getNamedType, getNullableType, isListType, isObjectT
  * | `GRAPHQL_OPERATION_LIMIT` | more than `maxOperations` operations or fragments in one document |
  * | `GRAPHQL_INTROSPECTION_DISABLED` | `__schema` / `__type` while introspection is off |
  * | `GRAPHQL_BATCH_LIMIT` | a JSON array of operations (batching is off) |
+ * | `GRAPHQL_SUBSCRIPTION_NEEDS_WEBSOCKET` | a subscription sent as an HTTP request |
  */
 export interface GraphQLLimits {
   maxDepth: number;
@@ -64,6 +65,7 @@ export const GQL_FIELD_LIMIT = 'GRAPHQL_FIELD_LIMIT';
 export const GQL_OPERATION_LIMIT = 'GRAPHQL_OPERATION_LIMIT';
 export const GQL_INTROSPECTION_DISABLED = 'GRAPHQL_INTROSPECTION_DISABLED';
 export const GQL_BATCH_LIMIT = 'GRAPHQL_BATCH_LIMIT';
+export const GQL_SUBSCRIPTION_NEEDS_WEBSOCKET = 'GRAPHQL_SUBSCRIPTION_NEEDS_WEBSOCKET';
 
 /** The page size a `first: $variable` is costed at: validation is cached per document, not per variables. */
 const MAX_PAGE = 100;
@@ -225,6 +227,14 @@ export const noIntrospectionRule: ValidationRule = (context) => ({
   },
 });
 
+/** For HTTP only: a subscription there would run its resolver once and fail obscurely. */
+export const noSubscriptionOverHttpRule: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (node.operation === 'subscription')
+      context.reportError(refuse(GQL_SUBSCRIPTION_NEEDS_WEBSOCKET, 'subscriptions are served over the graphql-transport-ws websocket on this path'));
+  },
+});
+
 export function limitRules(limits: GraphQLLimits): ValidationRule[] {
   return [
     sizeLimitRule(limits),
@@ -242,7 +252,8 @@ export function validateWithLimits(schema: GraphQLSchema, document: DocumentNode
 /** The mercurius options that apply the limits to HTTP queries. */
 export function mercuriusLimitOptions(limits: GraphQLLimits) {
   return {
-    validationRules: limitRules(limits),
+    // Applied by mercurius to HTTP requests (and websocket queries), never to subscriptions.
+    validationRules: [...limitRules(limits), noSubscriptionOverHttpRule],
     allowBatchedQueries: false,
     graphql: { parseOptions: { maxTokens: limits.maxTokens } },
   };
