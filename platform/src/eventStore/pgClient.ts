@@ -5,8 +5,9 @@ import type { SqlClient, SqlExecutor } from './sqlClient.js';
 pg.types.setTypeParser(20, (v) => Number(v));
 
 export interface PgClientOptions {
-  /** Connections; group commit runs up to `maxConcurrency` transactions at once. */
+  /** Connections of the pool (LISTEN takes one more). */
   poolSize?: number;
+  /** Transactions that may usefully run at once; SqlEventStore appends one at a time whatever it says. */
   maxConcurrency?: number;
 }
 
@@ -16,7 +17,7 @@ export async function createPgClient(url: string, opts: PgClientOptions = {}): P
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   const redacted = url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-  const listeners: pg.Client[] = [];
+  const listeners: { close(): Promise<void> }[] = [];
   return {
     name: `PostgreSQL at ${redacted}`,
     maxConcurrency: opts.maxConcurrency ?? 4,
@@ -26,6 +27,9 @@ export async function createPgClient(url: string, opts: PgClientOptions = {}): P
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // A connection whose ROLLBACK failed may still be inside the transaction: destroy it
+      // rather than hand it to the next caller.
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const tx: SqlExecutor = {
@@ -38,32 +42,83 @@ export async function createPgClient(url: string, opts: PgClientOptions = {}): P
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch((e: unknown) => {
+          broken = e instanceof Error ? e : new Error(String(e));
+        });
         throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async exec(sql) {
       await pool.query(sql);
     },
     async onNotify(channel, listener) {
-      const client = new pg.Client({ connectionString: url });
-      client.on('error', () => undefined);
-      client.on('notification', () => listener());
-      await client.connect();
-      await client.query(`LISTEN ${channel}`);
-      listeners.push(client);
-      return async () => {
-        await client.end().catch(() => undefined);
-      };
+      const listening = await listenWithReconnect(url, channel, listener);
+      listeners.push(listening);
+      return listening.close;
     },
     async notify(tx, channel) {
       await tx.query(`SELECT pg_notify($1, '')`, [channel]);
     },
     async close() {
-      await Promise.all(listeners.map((c) => c.end().catch(() => undefined)));
+      await Promise.all(listeners.map((l) => l.close()));
       await pool.end();
+    },
+  };
+}
+
+/**
+ * LISTEN on a dedicated connection that comes back after it is lost (server restart, failover,
+ * idle timeout): otherwise subscriptions in other processes would silently fall back to their
+ * idle poll. Notifications sent while it was away are gone, so it wakes the listener on reconnect.
+ */
+async function listenWithReconnect(
+  url: string,
+  channel: string,
+  listener: () => void,
+): Promise<{ close(): Promise<void> }> {
+  let current: pg.Client | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const open = async () => {
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', () => undefined); // 'end' follows and reconnects
+    client.on('notification', () => listener());
+    client.on('end', () => {
+      if (closed || current !== client) return;
+      current = undefined;
+      retry(0);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (closed) await client.end().catch(() => undefined);
+    else current = client;
+  };
+  const retry = (attempt: number) => {
+    timer = setTimeout(
+      () =>
+        void open().then(
+          () => listener(),
+          () => retry(attempt + 1),
+        ),
+      Math.min(250 * 2 ** attempt, 5000),
+    );
+    timer.unref();
+  };
+  await open();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      const client = current;
+      current = undefined;
+      await client?.end().catch(() => undefined);
     },
   };
 }

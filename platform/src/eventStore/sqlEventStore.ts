@@ -55,8 +55,23 @@ function toStored(row: EventRow): StoredEvent {
   });
 }
 
-/** Readers only see events of transactions older than every running one: no gap ever fills in behind them. */
+/**
+ * Readers only see events of transactions older than every running one: no gap ever fills in
+ * behind them. This alone is not enough: a transaction can take its id before a younger one and
+ * its positions after it, so appends also hold APPEND_LOCK (see `flush`).
+ */
 const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
+
+/**
+ * Transaction-level advisory lock every append transaction takes first, before it has a
+ * transaction id: ids, positions and commits of appends then all follow one order, across every
+ * process sharing the database. Without it, a group-commit transaction that got its id early
+ * (its first append) and a position late (its last) commits past a younger transaction's
+ * lower, still uncommitted position, and readers skip that position forever.
+ */
+const APPEND_LOCK = 0x5e771e_0001;
+/** Serialises schema set-up: concurrent CREATE TABLE IF NOT EXISTS races on the catalogs. */
+const SCHEMA_LOCK = 0x5e771e_0002;
 
 export interface SqlEventStoreOptions {
   /** Appends waiting while a transaction runs are committed together, up to this many. */
@@ -68,8 +83,8 @@ export interface SqlEventStoreOptions {
 /**
  * The PostgreSQL-family event store (PostgreSQL via `pg`, PGlite embedded). Concurrent appends
  * are group-committed: while one transaction runs, the next ones queue and are written together
- * in the following transaction, each inside its own savepoint so one conflict fails only its
- * own append.
+ * in the following transaction. An append refused for its expected revision writes nothing and
+ * fails alone; if the database fails the transaction, its appends are retried one by one.
  */
 export class SqlEventStore implements EventStore {
   readonly name: string;
@@ -92,7 +107,8 @@ export class SqlEventStore implements EventStore {
   }
 
   static async create(sql: SqlClient, opts: SqlEventStoreOptions = {}): Promise<SqlEventStore> {
-    await sql.exec(EVENT_STORE_SCHEMA);
+    // One Query message with several statements runs as one transaction: the lock covers it all.
+    await sql.exec(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK});\n${EVENT_STORE_SCHEMA}`);
     // Fresh statistics keep the planner on the primary-key scan for readAll (PGlite has no autovacuum).
     await sql.exec('ANALYZE settle_events');
     const store = new SqlEventStore(sql, opts);
@@ -114,7 +130,9 @@ export class SqlEventStore implements EventStore {
   }
 
   private kick(): void {
-    while (this.queue.length > 0 && this.flushing < this.sql.maxConcurrency) {
+    // One append transaction at a time: APPEND_LOCK serialises them anyway, and a second one in
+    // flight would only split the queue into small batches (a tiny transaction per idle slot).
+    while (this.queue.length > 0 && this.flushing < 1) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.flushing++;
       void this.flush(batch).finally(() => {
@@ -125,28 +143,31 @@ export class SqlEventStore implements EventStore {
   }
 
   private async flush(batch: PendingAppend[]): Promise<void> {
-    const outcomes: ({ ok: true; result: AppendResult } | { ok: false; error: unknown })[] = [];
+    let outcomes: ({ ok: true; result: AppendResult } | { ok: false; error: unknown })[];
     try {
-      await this.sql.transaction(async (tx) => {
-        outcomes.length = 0;
-        for (const [i, pending] of batch.entries()) {
-          const single = batch.length === 1;
-          if (!single) await tx.query(`SAVEPOINT a${i}`);
+      outcomes = await this.sql.transaction(async (tx) => {
+        // First statement, so the transaction id (taken by the first write) comes after it too.
+        await tx.query(`SELECT pg_advisory_xact_lock(${APPEND_LOCK})`);
+        const decided: typeof outcomes = [];
+        for (const pending of batch) {
           try {
-            const result = await this.appendIn(tx, pending);
-            if (!single) await tx.query(`RELEASE SAVEPOINT a${i}`);
-            outcomes.push({ ok: true, result });
+            decided.push({ ok: true, result: await this.appendIn(tx, pending) });
           } catch (error) {
-            if (single) throw error;
-            await tx.query(`ROLLBACK TO SAVEPOINT a${i}`);
-            outcomes.push({ ok: false, error: this.translate(error, pending) });
+            // A refused append wrote nothing (appendIn decides before it writes): the others go on.
+            if (!(error instanceof ConcurrencyError)) throw error;
+            decided.push({ ok: false, error });
           }
         }
-        if (this.sql.notify && outcomes.some((o) => o.ok && !o.result.duplicate)) await this.sql.notify(tx, NOTIFY_CHANNEL);
+        if (this.sql.notify && decided.some((o) => o.ok && !o.result.duplicate)) await this.sql.notify(tx, NOTIFY_CHANNEL);
+        return decided;
       });
     } catch (error) {
-      const translated = batch.length === 1 ? this.translate(error, batch[0]!) : error;
-      for (const pending of batch) pending.reject(translated);
+      // None of the transaction is stored. An integrity violation (class 23: a unique index hit
+      // by a writer outside this store) belongs to one append: retry each alone so only that one
+      // fails. Anything else (a lost connection) fails them all, as it would each of them.
+      if (batch.length > 1 && sqlState(error)?.startsWith('23')) {
+        for (const pending of batch) await this.flush([pending]);
+      } else for (const pending of batch) pending.reject(this.translate(error, pending));
       return;
     }
     batch.forEach((pending, i) => {
@@ -170,27 +191,31 @@ export class SqlEventStore implements EventStore {
     return error;
   }
 
+  /**
+   * Two round trips: one read decides (idempotency, expected revision), one statement writes.
+   * Every check comes before the write, so a refused append leaves the transaction clean. No
+   * row lock on the stream: every writer holds APPEND_LOCK.
+   */
   private async appendIn(tx: SqlExecutor, p: PendingAppend): Promise<AppendResult> {
     const ids = p.events.map((e) => e.id);
-    const existing = await tx.query<{ event_id: string; global_position: string; stream_id: string; stream_position: string }>(
-      'SELECT event_id, global_position, stream_id, stream_position FROM settle_events WHERE event_id = ANY($1::uuid[])',
-      [ids],
+    const { rows } = await tx.query<{ revision: string | number | null; existing: string | null }>(
+      `SELECT (SELECT revision FROM settle_streams WHERE stream_id = $1) AS revision,
+              (SELECT json_agg(json_build_object('s', stream_id, 'r', stream_position, 'p', global_position))::text
+                 FROM settle_events WHERE event_id = ANY($2::uuid[])) AS existing`,
+      [p.streamId, ids],
     );
-    if (existing.rows.length > 0) {
-      if (existing.rows.length === ids.length && existing.rows.every((r) => r.stream_id === p.streamId)) {
+    const existing = rows[0]?.existing ? (JSON.parse(rows[0].existing) as { s: string; r: number; p: number }[]) : [];
+    if (existing.length > 0) {
+      if (existing.length === ids.length && existing.every((r) => r.s === p.streamId)) {
         return {
           duplicate: true,
-          position: Math.max(...existing.rows.map((r) => Number(r.global_position))),
-          nextExpectedRevision: Math.max(...existing.rows.map((r) => Number(r.stream_position))),
+          position: Math.max(...existing.map((r) => r.p)),
+          nextExpectedRevision: Math.max(...existing.map((r) => r.r)),
         };
       }
       throw new ConcurrencyError(p.streamId, `${String(p.expected)} (some event ids already stored)`, -3);
     }
-    const current = await tx.query<{ revision: string }>(
-      'SELECT revision FROM settle_streams WHERE stream_id = $1 FOR UPDATE',
-      [p.streamId],
-    );
-    const revision = current.rows.length === 0 ? -1 : Number(current.rows[0]!.revision);
+    const revision = rows[0]?.revision == null ? -1 : Number(rows[0].revision);
     const e = p.expected;
     const ok =
       e === 'any' ||
@@ -200,11 +225,7 @@ export class SqlEventStore implements EventStore {
     if (!ok) throw new ConcurrencyError(p.streamId, String(e), revision);
 
     const next = revision + p.events.length;
-    if (revision === -1)
-      await tx.query('INSERT INTO settle_streams (stream_id, revision) VALUES ($1, $2)', [p.streamId, next]);
-    else await tx.query('UPDATE settle_streams SET revision = $2 WHERE stream_id = $1', [p.streamId, next]);
-
-    const params: unknown[] = [];
+    const params: unknown[] = [p.streamId, next];
     const values = p.events.map((ev, i) => {
       const b = params.length;
       params.push(
@@ -219,7 +240,11 @@ export class SqlEventStore implements EventStore {
       return `($${b + 1}::uuid, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::jsonb)`;
     });
     const inserted = await tx.query<{ global_position: string }>(
-      `INSERT INTO settle_events (event_id, stream_id, stream_position, type, version, data, metadata)
+      `WITH stream AS (
+         INSERT INTO settle_streams (stream_id, revision) VALUES ($1, $2)
+         ON CONFLICT (stream_id) DO UPDATE SET revision = EXCLUDED.revision
+       )
+       INSERT INTO settle_events (event_id, stream_id, stream_position, type, version, data, metadata)
        VALUES ${values.join(', ')} RETURNING global_position`,
       params,
     );

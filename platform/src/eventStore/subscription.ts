@@ -45,6 +45,18 @@ export function pollingSubscription(handler: SubscriptionHandler, opts: PollingS
       wake = done;
     });
 
+  let cancelBackOff: (() => void) | undefined;
+  const backOff = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        cancelBackOff = undefined;
+        resolve();
+      }
+      cancelBackOff = done;
+    });
+
   const loop = (async () => {
     let transientErrors = 0;
     while (!stopped) {
@@ -55,9 +67,10 @@ export function pollingSubscription(handler: SubscriptionHandler, opts: PollingS
         transientErrors = 0;
       } catch (error) {
         // The store may be briefly unreachable: back off and read again from the same position.
+        // Appends do not cut the back-off short (they would turn it into a busy loop); stop does.
         opts.onError?.(error);
         transientErrors++;
-        await sleep(Math.min(100 * 2 ** transientErrors, 5000));
+        await backOff(Math.min(100 * 2 ** transientErrors, 5000));
         continue;
       }
       if (stopped) break;
@@ -69,6 +82,7 @@ export function pollingSubscription(handler: SubscriptionHandler, opts: PollingS
         await handler(batch);
       } catch (error) {
         stopped = true;
+        unregister();
         rejectFailed(error);
         break;
       }
@@ -82,6 +96,7 @@ export function pollingSubscription(handler: SubscriptionHandler, opts: PollingS
       stopped = true;
       unregister();
       wake?.();
+      cancelBackOff?.();
       await loop;
     },
   };
