@@ -6,6 +6,7 @@ import {
   createPgliteClient,
   createRedisConnection,
   createRedisPubSub,
+  EsdbEventStore,
   EventStoreBus,
   instrumentEventStore,
   KafkaBus,
@@ -22,7 +23,6 @@ import {
   SettleError,
   SqlEventStore,
   SqlIdempotencyStore,
-  ERR_CONFIG_INVALID,
   type Bus,
   type Cache,
   type Config,
@@ -72,22 +72,21 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
   const closers: (() => Promise<unknown>)[] = [];
   const metrics = createMetrics();
   try {
-    let sqlStore: SqlEventStore;
+    let store: EventStore;
+    let sqlStore: SqlEventStore | undefined;
     if (config.eventStore === 'embedded') {
       const dir = join(config.dataDir, 'events');
-      sqlStore = await connect('embedded event store', dir, async () => SqlEventStore.create(await createPgliteClient(dir)));
+      store = sqlStore = await connect('embedded event store', dir, async () => SqlEventStore.create(await createPgliteClient(dir)));
     } else if (config.eventStore.startsWith('postgres')) {
-      sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () =>
+      store = sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () =>
         SqlEventStore.create(await createPgClient(config.eventStore)),
       );
     } else {
-      throw new SettleError(
-        ERR_CONFIG_INVALID,
-        `SETTLE_EVENT_STORE=${redactUrl(config.eventStore)}: the EventStoreDB adapter is not wired into start-up yet; use embedded or postgres://`,
-      );
+      store = await connect('event store (EventStoreDB)', config.eventStore, () => EsdbEventStore.create(config.eventStore));
     }
-    closers.push(() => sqlStore.close());
-    const eventStore = instrumentEventStore(sqlStore, metrics);
+    const rawStore = store;
+    closers.push(() => rawStore.close());
+    const eventStore = instrumentEventStore(store, metrics);
 
     const readStore: ReadStore =
       config.readStore === 'embedded'
@@ -112,7 +111,7 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
     let cache: Cache = new MemoryCache();
     let locks: LockManager = new MemoryLockManager();
     let pubsub: MQEmitter = createMemoryPubSub();
-    let idempotency: IdempotencyStore = new SqlIdempotencyStore(sqlStore.client);
+    let idempotency: IdempotencyStore = sqlStore ? new SqlIdempotencyStore(sqlStore.client) : new MemoryIdempotencyStore();
     let redis: PlatformParts['redis'];
     if (config.redisUrl) {
       const url = config.redisUrl;
@@ -125,9 +124,8 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
       closers.push(async () => shared.quit());
       // Idempotency keys live next to the events when the store is SQL (durable, one transaction away);
       // Redis otherwise.
-      if (!(sqlStore instanceof SqlEventStore)) idempotency = new RedisIdempotencyStore(shared, { prefix: `${p}idempotency:` });
+      if (!sqlStore) idempotency = new RedisIdempotencyStore(shared, { prefix: `${p}idempotency:` });
     }
-    if (!config.redisUrl && !(sqlStore instanceof SqlEventStore)) idempotency = new MemoryIdempotencyStore();
     const closeCache = cache;
     const closeLocks = locks;
     const closePubSub = pubsub;

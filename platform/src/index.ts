@@ -41,3 +41,4 @@ export * from './auth/eventSourcedClients.js';
 export * from './bus/kafkaCodec.js';
 export * from './bus/kafkaDlq.js';
 export * from './bus/kafkaConsumer.js';
+export * from './eventStore/esdbEventStore.js';

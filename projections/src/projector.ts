@@ -120,6 +120,14 @@ export class Projector {
       for (const e of events) await p.apply(e, uow);
     }
     await uow.commit();
+    // Touched, not just changed: after a crash between the writes and the checkpoint, the replayed
+    // batch changes nothing, yet its cache entries still need dropping and its updates publishing.
+    const touched = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
+    const keys = touched.map((d) => `request:${d._id}`);
+    // Dropped before the checkpoint moves (a crash in between replays the batch and drops them
+    // again) and once more after the position moves (a reader that loaded the old document
+    // while we wrote checks the position before trusting what it cached).
+    await this.invalidate(keys);
     for (const p of this.projections) {
       if ((this.checkpoints.get(p.name) ?? 0) >= last) continue;
       await this.deps.readStore.saveCheckpoint(p.name, last);
@@ -127,15 +135,8 @@ export class Projector {
     }
     this.position = last;
     if (last > this.head) this.head = last;
-    // Touched, not just changed: after a crash between the writes and this point, the replayed
-    // batch changes nothing, yet its cache entries still need dropping and its updates publishing.
-    const touched = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
     if (touched.length > 0) {
-      try {
-        await this.deps.cache?.delete(touched.map((d) => `request:${d._id}`));
-      } catch (error) {
-        this.deps.logger.warn({ err: error }, 'cache invalidation failed; entries expire with their TTL');
-      }
+      await this.invalidate(keys);
       if (this.state === 'live' && this.deps.pubsub)
         for (const doc of touched) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: doc });
     }
@@ -150,6 +151,15 @@ export class Projector {
         this.waiters.delete(w);
         w.resolve();
       }
+  }
+
+  private async invalidate(keys: string[]): Promise<void> {
+    if (keys.length === 0 || !this.deps.cache) return;
+    try {
+      await this.deps.cache.delete(keys);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'cache invalidation failed; entries expire with their TTL');
+    }
   }
 
   /** Waits until the read models include `position` (read-your-writes); false on timeout. */

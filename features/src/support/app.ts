@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { partsEnv } from './parts.js';
 
 /** The repository root (this file runs from features/dist/support). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -107,6 +108,7 @@ export class SettleProcess {
       SETTLE_GRPC_PORT: String(this.ports.grpc),
       SETTLE_SANDBOX_PORT: String(this.ports.sandbox),
       SETTLE_LOG_LEVEL: 'warn',
+      ...(await partsEnv(this.dataDir)),
     });
     this.output += `--- ${new Date().toISOString()} settle start (${this.name}, data ${this.dataDir}, http ${this.ports.http}, grpc ${this.ports.grpc}, sandbox ${this.ports.sandbox})\n`;
     const child = spawn(nodeBinary(), [join(REPO_ROOT, 'cli', 'bin', 'settle.js'), 'start'], {
