@@ -126,8 +126,8 @@ const schema = {
     default: '',
     parse: str,
   },
-  rateLimit: { env: 'SETTLE_RATE_LIMIT', doc: 'REST requests per minute per API client (0 = no limit)', default: 600, parse: int(0, 10_000_000) },
-  rateLimitIp: { env: 'SETTLE_RATE_LIMIT_IP', doc: 'REST requests per minute per client IP (0 = no limit)', default: 3000, parse: int(0, 10_000_000) },
+  rateLimit: { env: 'SETTLE_RATE_LIMIT', doc: 'REST requests per minute per API client (0 = no limit)', default: 6000, parse: int(0, 10_000_000) },
+  rateLimitIp: { env: 'SETTLE_RATE_LIMIT_IP', doc: 'REST requests per minute per client IP (0 = no limit)', default: 30000, parse: int(0, 10_000_000) },
   loginFailureLimit: {
     env: 'SETTLE_LOGIN_FAILURE_LIMIT',
     doc: 'failed POST /v1/auth/token attempts per minute, per client_id and per IP, before 429',
