@@ -188,35 +188,37 @@ export function costLimitRule(limits: Pick<GraphQLLimits, 'maxCost'>): Validatio
   };
 }
 
-/** Alias, field and operation counts over the whole document (alias bombs, field floods). */
+/**
+ * Alias, field and operation counts over the whole document (alias bombs, field floods), counted
+ * when the document is entered: before graphql's own OverlappingFieldsCanBeMerged gives up on a
+ * flood with a bare "Validation aborted.".
+ */
 export function sizeLimitRule(limits: Pick<GraphQLLimits, 'maxAliases' | 'maxFields' | 'maxOperations'>): ValidationRule {
-  return (context: ValidationContext): ASTVisitor => {
-    let aliases = 0;
-    let fields = 0;
-    let definitions = 0;
-    const reported = new Set<string>();
-    const once = (code: string, message: string, limit: number) => {
-      if (reported.has(code)) return;
-      reported.add(code);
-      context.reportError(refuse(code, message, { limit }));
-    };
-    return {
-      Field(node) {
-        fields += 1;
-        if (node.alias) aliases += 1;
-        if (aliases > limits.maxAliases) once(GQL_ALIAS_LIMIT, `more than ${limits.maxAliases} aliases`, limits.maxAliases);
-        if (fields > limits.maxFields) once(GQL_FIELD_LIMIT, `more than ${limits.maxFields} fields`, limits.maxFields);
-      },
-      OperationDefinition() {
-        definitions += 1;
-        if (definitions > limits.maxOperations) once(GQL_OPERATION_LIMIT, `more than ${limits.maxOperations} operations and fragments`, limits.maxOperations);
-      },
-      FragmentDefinition() {
-        definitions += 1;
-        if (definitions > limits.maxOperations) once(GQL_OPERATION_LIMIT, `more than ${limits.maxOperations} operations and fragments`, limits.maxOperations);
-      },
-    };
-  };
+  return (context: ValidationContext): ASTVisitor => ({
+    Document(document) {
+      let aliases = 0;
+      let fields = 0;
+      let definitions = 0;
+      graphql.visit(document, {
+        Field(node) {
+          fields += 1;
+          if (node.alias) aliases += 1;
+        },
+        OperationDefinition() {
+          definitions += 1;
+        },
+        FragmentDefinition() {
+          definitions += 1;
+        },
+      });
+      if (aliases > limits.maxAliases)
+        context.reportError(refuse(GQL_ALIAS_LIMIT, `more than ${limits.maxAliases} aliases (${aliases})`, { limit: limits.maxAliases }));
+      if (fields > limits.maxFields)
+        context.reportError(refuse(GQL_FIELD_LIMIT, `more than ${limits.maxFields} fields (${fields})`, { limit: limits.maxFields }));
+      if (definitions > limits.maxOperations)
+        context.reportError(refuse(GQL_OPERATION_LIMIT, `more than ${limits.maxOperations} operations and fragments (${definitions})`, { limit: limits.maxOperations }));
+    },
+  });
 }
 
 /** `__schema` and `__type` are refused (with a code); `__typename` stays available. */
