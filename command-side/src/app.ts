@@ -19,7 +19,7 @@ import rateLimitPlugin from './auth/rateLimit.js';
 import { clientRoutes } from './clients/routes.js';
 import { callbackRoutes } from './callbacks/routes.js';
 import { opsRoutes, type ReadinessCheck } from './ops/routes.js';
-import { installProblemHandler } from './problem.js';
+import { installProblemHandler, sendProblem } from './problem.js';
 import type { CallbackUrlPolicy } from './requests/callbackUrl.js';
 import { requestRoutes } from './requests/routes.js';
 
@@ -46,6 +46,18 @@ const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
+    // Long ids reach the route and its schema names them; past this the router answers itself.
+    routerOptions: { maxParamLength: 512 },
+    // Errors raised before routing (bad URL encoding, say) are problems too.
+    frameworkErrors: (error, _request, reply) =>
+      void sendProblem(reply, {
+        title: 'Bad request',
+        status: 400,
+        code: 'SETTLE_ERR_HTTP_BAD_URL',
+        detail: 'the request URL could not be read',
+        field: 'url',
+        reason: error.code,
+      }),
     bodyLimit: opts.bodyLimit,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
