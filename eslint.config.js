@@ -3,7 +3,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'data/**', 'infra/local/.state/**', 'infra/local/.cache/**', 'bench/results/**', 'coverage/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'data/**',
+      'infra/local/.state/**',
+      'infra/local/.cache/**',
+      'bench/results/**',
+      'coverage/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -29,7 +39,33 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*'], message: 'domain/ is pure: no Node built-ins' },
             {
-              group: ['fs', 'path', 'crypto', 'http', 'https', 'net', 'os', 'child_process', 'events', 'stream', 'url', 'util', 'pg', 'kafkajs', 'mongodb', 'ioredis', '@electric-sql/*', '@eventstore/*', '@grpc/*', 'fastify', 'mercurius', 'undici', 'pino', '@settle/platform', '@settle/*'],
+              group: [
+                'fs',
+                'path',
+                'crypto',
+                'http',
+                'https',
+                'net',
+                'os',
+                'child_process',
+                'events',
+                'stream',
+                'url',
+                'util',
+                'pg',
+                'kafkajs',
+                'mongodb',
+                'ioredis',
+                '@electric-sql/*',
+                '@eventstore/*',
+                '@grpc/*',
+                'fastify',
+                'mercurius',
+                'undici',
+                'pino',
+                '@settle/platform',
+                '@settle/*',
+              ],
               message: 'domain/ is pure: no drivers, no I/O, no other workspace',
             },
           ],

@@ -11,12 +11,17 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stamp = join(root, 'node_modules', '.settle-install-stamp');
 const lock = readFileSync(join(root, 'package-lock.json'));
-const want = createHash('sha256').update(lock).update(readFileSync(join(root, 'package.json'))).digest('hex');
+const want = createHash('sha256')
+  .update(lock)
+  .update(readFileSync(join(root, 'package.json')))
+  .digest('hex');
 const quiet = process.argv.includes('--quiet');
 const log = (m) => quiet || console.error(`[settle] ${m}`);
-const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
+const run = (cmd, args) =>
+  execFileSync(cmd, args, { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
 
-const installed = existsSync(stamp) && readFileSync(stamp, 'utf8') === want && existsSync(join(root, 'node_modules', '.bin', 'node'));
+const installed =
+  existsSync(stamp) && readFileSync(stamp, 'utf8') === want && existsSync(join(root, 'node_modules', '.bin', 'node'));
 if (!installed) {
   log('installing dependencies (npm ci)…');
   run('npm', ['ci', '--no-audit', '--no-fund']);

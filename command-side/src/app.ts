@@ -99,7 +99,12 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstan
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Settle API', version: '1', description: 'Outbound payment requests: register, follow, cancel. Errors are application/problem+json (RFC 9457).' },
+      info: {
+        title: 'Settle API',
+        version: '1',
+        description:
+          'Outbound payment requests: register, follow, cancel. Errors are application/problem+json (RFC 9457).',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
@@ -129,7 +134,12 @@ export interface CommandDeps {
 /** The REST command API: auth, payment requests, gateway callbacks. */
 export async function commandPlugin(app: FastifyInstance, deps: CommandDeps): Promise<void> {
   const limits = deps.rateLimits ?? { perClient: 600, perIp: 3000 };
-  await app.register(rateLimitPlugin, { perClient: limits.perClient, perIp: limits.perIp, ...(limits.windowMs ? { windowMs: limits.windowMs } : {}), ...(deps.redis ? { redis: deps.redis } : {}) });
+  await app.register(rateLimitPlugin, {
+    perClient: limits.perClient,
+    perIp: limits.perIp,
+    ...(limits.windowMs ? { windowMs: limits.windowMs } : {}),
+    ...(deps.redis ? { redis: deps.redis } : {}),
+  });
   await app.register(authPlugin, {
     tokens: deps.tokens,
     clients: deps.clients,

@@ -37,7 +37,8 @@ interface AjvError {
 /** Turns an Ajv error into the dotted name of the offending field, e.g. `metadata.colour`. */
 export function fieldOf(error: AjvError, context?: string): string {
   const path = error.instancePath.replace(/^\//, '').split('/').filter(Boolean);
-  if (error.keyword === 'required' && typeof error.params.missingProperty === 'string') path.push(error.params.missingProperty);
+  if (error.keyword === 'required' && typeof error.params.missingProperty === 'string')
+    path.push(error.params.missingProperty);
   if (error.keyword === 'additionalProperties' && typeof error.params.additionalProperty === 'string')
     path.push(error.params.additionalProperty);
   const field = path.join('.');
@@ -56,11 +57,24 @@ function messageOf(error: AjvError, field: string): string {
   }
 }
 
-export type ProblemInput = { title: string; status: number; code: string; detail: string; field?: string; type?: string; [key: string]: unknown };
+export type ProblemInput = {
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  field?: string;
+  type?: string;
+  [key: string]: unknown;
+};
 
 export function sendProblem(reply: FastifyReply, problem: ProblemInput): FastifyReply {
   const body = {
-    type: problem.type ?? `${TYPE_BASE}${problem.code.replace(/^SETTLE_ERR_/, '').toLowerCase().replace(/_/g, '-')}`,
+    type:
+      problem.type ??
+      `${TYPE_BASE}${problem.code
+        .replace(/^SETTLE_ERR_/, '')
+        .toLowerCase()
+        .replace(/_/g, '-')}`,
     instance: reply.request.url,
     ...problem,
   };
@@ -96,7 +110,12 @@ export function installProblemHandler(app: FastifyInstance): void {
     if (error instanceof DomainError) {
       const status = { validation: 422, not_found: 404, illegal_state: 409, conflict: 409 }[error.kind];
       return sendProblem(reply, {
-        title: { validation: 'Invalid request', not_found: 'Not found', illegal_state: 'Conflict', conflict: 'Conflict' }[error.kind],
+        title: {
+          validation: 'Invalid request',
+          not_found: 'Not found',
+          illegal_state: 'Conflict',
+          conflict: 'Conflict',
+        }[error.kind],
         status,
         code: error.code,
         detail: error.message,
@@ -113,7 +132,13 @@ export function installProblemHandler(app: FastifyInstance): void {
       });
     switch (error.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendProblem(reply, { title: 'Payload too large', status: 413, code: ERR_BODY_TOO_LARGE, detail: 'the request body is larger than allowed', field: 'body' });
+        return sendProblem(reply, {
+          title: 'Payload too large',
+          status: 413,
+          code: ERR_BODY_TOO_LARGE,
+          detail: 'the request body is larger than allowed',
+          field: 'body',
+        });
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendProblem(reply, {
           title: 'Unsupported media type',
@@ -124,17 +149,44 @@ export function installProblemHandler(app: FastifyInstance): void {
         });
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return sendProblem(reply, { title: 'Malformed JSON', status: 400, code: ERR_MALFORMED_JSON, detail: 'the body is not valid JSON', field: 'body' });
+        return sendProblem(reply, {
+          title: 'Malformed JSON',
+          status: 400,
+          code: ERR_MALFORMED_JSON,
+          detail: 'the body is not valid JSON',
+          field: 'body',
+        });
     }
     if (error instanceof SyntaxError || error.statusCode === 400)
-      return sendProblem(reply, { title: 'Bad request', status: 400, code: ERR_MALFORMED_JSON, detail: 'the request could not be read', field: 'body' });
+      return sendProblem(reply, {
+        title: 'Bad request',
+        status: 400,
+        code: ERR_MALFORMED_JSON,
+        detail: 'the request could not be read',
+        field: 'body',
+      });
     if (error instanceof SettleError && error.statusCode === 503)
-      return sendProblem(reply.header('retry-after', '1'), { title: 'Service unavailable', status: 503, code: ERR_UNAVAILABLE, detail: error.message });
+      return sendProblem(reply.header('retry-after', '1'), {
+        title: 'Service unavailable',
+        status: 503,
+        code: ERR_UNAVAILABLE,
+        detail: error.message,
+      });
     if (error.statusCode === 429) return reply.send(error);
     request.log.error({ err: error }, 'unhandled error');
-    return sendProblem(reply, { title: 'Internal error', status: 500, code: ERR_INTERNAL, detail: 'something went wrong; it has been logged' });
+    return sendProblem(reply, {
+      title: 'Internal error',
+      status: 500,
+      code: ERR_INTERNAL,
+      detail: 'something went wrong; it has been logged',
+    });
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, { title: 'Not found', status: 404, code: ERR_NOT_FOUND, detail: `no route for ${request.method} ${request.url.split('?')[0]}` }),
+    sendProblem(reply, {
+      title: 'Not found',
+      status: 404,
+      code: ERR_NOT_FOUND,
+      detail: `no route for ${request.method} ${request.url.split('?')[0]}`,
+    }),
   );
 }

@@ -50,7 +50,12 @@ export function createCallbackSender(opts: CallbackSenderOptions): CallbackSende
     timers.add(timer);
   };
 
-  async function deliver(event: SandboxEvent, payload: string, attempt: number, settled?: (id: string) => void): Promise<void> {
+  async function deliver(
+    event: SandboxEvent,
+    payload: string,
+    attempt: number,
+    settled?: (id: string) => void,
+  ): Promise<void> {
     const log = opts.logger.child({ webhookId: event.id, type: event.type, attempt });
     // Re-signed per attempt: the timestamp must be fresh for the receiver's tolerance window.
     const timestamp = opts.now();

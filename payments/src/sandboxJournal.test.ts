@@ -26,7 +26,12 @@ describe('sandbox journal', () => {
     const receiver: CallbackReceiver = await startCallbackReceiver();
     cleanups.push(() => receiver.close());
     const open = () =>
-      buildSandbox({ callbackUrl: receiver.url, captureDelayMs: 200, logger: testLogger(), stateFile: join(dir, 'journal.jsonl') });
+      buildSandbox({
+        callbackUrl: receiver.url,
+        captureDelayMs: 200,
+        logger: testLogger(),
+        stateFile: join(dir, 'journal.jsonl'),
+      });
     return { receiver, open };
   }
 
@@ -41,7 +46,10 @@ describe('sandbox journal', () => {
     const second = open();
     cleanups.push(() => second.close());
     const [callback] = await receiver.waitFor(1);
-    expect(JSON.parse(callback!.body)).toMatchObject({ type: 'payment.captured', data: { paymentId: answer.json().id, requestId: 'req-1' } });
+    expect(JSON.parse(callback!.body)).toMatchObject({
+      type: 'payment.captured',
+      data: { paymentId: answer.json().id, requestId: 'req-1' },
+    });
   });
 
   it('answers a repeated idempotency key after a restart with its first answer, and owes no second callback', async () => {

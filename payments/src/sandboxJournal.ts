@@ -10,9 +10,7 @@ export interface JournalAnswer {
   body: Record<string, unknown>;
 }
 
-type Line =
-  | ({ k: 'answer'; callback?: SandboxEvent } & JournalAnswer)
-  | { k: 'settled'; id: string };
+type Line = ({ k: 'answer'; callback?: SandboxEvent } & JournalAnswer) | { k: 'settled'; id: string };
 
 /**
  * The sandbox's memory on disk, like a real gateway's: every decision and every callback it

@@ -19,4 +19,5 @@ export function deterministicId(name: string, namespace: string = SETTLE_NAMESPA
 export const reactionEventId = (causationId: string, index = 0): string => deterministicId(`${causationId}/${index}`);
 
 /** An unguessable, URL-safe identifier with 128+ bits of entropy. */
-export const secureToken = (prefix: string, bytes = 18): string => `${prefix}${randomBytes(bytes).toString('base64url')}`;
+export const secureToken = (prefix: string, bytes = 18): string =>
+  `${prefix}${randomBytes(bytes).toString('base64url')}`;

@@ -31,7 +31,9 @@ export const REDACT_PATHS = [
 /** The root logger; every line carries the correlation, causation and trace ids of the work in progress. */
 export function createLogger(opts: { level?: string; name?: string; pretty?: boolean } = {}): Logger {
   return pino({
-    ...(opts.pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } } : {}),
+    ...(opts.pretty
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } }
+      : {}),
     name: opts.name ?? 'settle',
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

@@ -4,6 +4,7 @@ export * from './projector.js';
 export * from './requests.js';
 export * from './merchantStats.js';
 export * from './preferences.js';
+export * from './streamReplay.js';
 
 import { merchantStatsProjection } from './merchantStats.js';
 import { preferencesProjection } from './preferences.js';

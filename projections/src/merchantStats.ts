@@ -54,7 +54,14 @@ const emptyDay = (merchantId: string, day: string): Omit<MerchantDayDoc, '_id' |
 export const merchantStatsProjection: Projection = {
   name: 'merchantStats',
   collections: {
-    [MERCHANT_STATS]: [{ fields: [['merchantId', 1], ['day', 1]] }],
+    [MERCHANT_STATS]: [
+      {
+        fields: [
+          ['merchantId', 1],
+          ['day', 1],
+        ],
+      },
+    ],
     [MERCHANT_STATS_REQUESTS]: [],
   },
   streamPrefixes: ['request-'],
@@ -80,7 +87,10 @@ export const merchantStatsProjection: Projection = {
         return {
           ...base,
           registered: base.registered + 1,
-          registeredAmounts: { ...base.registeredAmounts, [d.currency]: (base.registeredAmounts[d.currency] ?? 0) + d.amount },
+          registeredAmounts: {
+            ...base.registeredAmounts,
+            [d.currency]: (base.registeredAmounts[d.currency] ?? 0) + d.amount,
+          },
         };
       });
       return;
@@ -91,13 +101,18 @@ export const merchantStatsProjection: Projection = {
     // An outcome recorded by an earlier event wins; one recorded by this very event means a replay
     // after a crash between the two writes, and the day document's own guard decides.
     if (!req || (req.outcome && req._position !== stored.globalPosition)) return;
-    const marked = await uow.update<RequestIndexDoc>(MERCHANT_STATS_REQUESTS, requestId, stored, (doc) => (doc ? { ...doc, outcome } : null));
+    const marked = await uow.update<RequestIndexDoc>(MERCHANT_STATS_REQUESTS, requestId, stored, (doc) =>
+      doc ? { ...doc, outcome } : null,
+    );
     if (marked?._position !== stored.globalPosition) return;
     await uow.update<MerchantDayDoc>(MERCHANT_STATS, `${req.merchantId}|${req.day}`, stored, (doc) => {
       const base = doc ?? { _id: `${req.merchantId}|${req.day}`, ...emptyDay(req.merchantId, req.day) };
       const next = { ...base, [outcome]: base[outcome] + 1 };
       if (outcome === 'settled')
-        next.settledAmounts = { ...base.settledAmounts, [req.currency]: (base.settledAmounts[req.currency] ?? 0) + req.amount };
+        next.settledAmounts = {
+          ...base.settledAmounts,
+          [req.currency]: (base.settledAmounts[req.currency] ?? 0) + req.amount,
+        };
       return next;
     });
   },

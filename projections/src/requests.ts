@@ -80,21 +80,44 @@ export function applyRequestEvent(doc: RequestDoc | null, stored: StoredEvent): 
   };
   switch (event.type) {
     case 'PaymentAuthorizationRequested':
-      return { ...next, status: 'AUTHORIZING', attempts: event.data.attempt, attemptInFlight: true, nextAttemptAt: null };
+      return {
+        ...next,
+        status: 'AUTHORIZING',
+        attempts: event.data.attempt,
+        attemptInFlight: true,
+        nextAttemptAt: null,
+      };
     case 'PaymentAuthorized':
       return { ...next, status: 'AUTHORIZED', attemptInFlight: false, providerPaymentId: event.data.providerPaymentId };
     case 'PaymentAttemptFailed':
-      return { ...next, status: 'AUTHORIZING', attemptInFlight: false, nextAttemptAt: event.data.nextAttemptAt, lastError: event.data.error };
+      return {
+        ...next,
+        status: 'AUTHORIZING',
+        attemptInFlight: false,
+        nextAttemptAt: event.data.nextAttemptAt,
+        lastError: event.data.error,
+      };
     case 'PaymentDeclined':
       return { ...next, status: 'DECLINED', attemptInFlight: false, nextAttemptAt: null };
     case 'PaymentFailed':
-      return { ...next, status: 'FAILED', attemptInFlight: false, nextAttemptAt: null, lastError: event.data.lastError };
+      return {
+        ...next,
+        status: 'FAILED',
+        attemptInFlight: false,
+        nextAttemptAt: null,
+        lastError: event.data.lastError,
+      };
     case 'PaymentSettled':
       return { ...next, status: 'SETTLED', providerPaymentId: event.data.providerPaymentId };
     case 'RequestCancelled':
       return { ...next, status: 'CANCELLED', nextAttemptAt: null };
     case 'MerchantNotified':
-      return { ...next, notifiedStatus: event.data.forStatus, notificationAttempts: event.data.attempt, notifyNextAttemptAt: null };
+      return {
+        ...next,
+        notifiedStatus: event.data.forStatus,
+        notificationAttempts: event.data.attempt,
+        notifyNextAttemptAt: null,
+      };
     case 'MerchantNotificationFailed':
       return {
         ...next,
@@ -115,8 +138,18 @@ export const requestsProjection: Projection = {
   collections: {
     [REQUESTS]: [
       { fields: [['seq', -1]] },
-      { fields: [['merchantId', 1], ['seq', -1]] },
-      { fields: [['status', 1], ['nextAttemptAt', 1]] },
+      {
+        fields: [
+          ['merchantId', 1],
+          ['seq', -1],
+        ],
+      },
+      {
+        fields: [
+          ['status', 1],
+          ['nextAttemptAt', 1],
+        ],
+      },
       { fields: [['authId', 1]], unique: true },
     ],
   },

@@ -15,7 +15,11 @@ export interface GrpcTlsFiles {
 export function grpcServerCredentials(files: GrpcTlsFiles): grpc.ServerCredentials | undefined {
   if (!files.cert || !files.key) return undefined;
   const ca = files.ca ? readFileSync(files.ca) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(files.cert), private_key: readFileSync(files.key) }], ca !== null);
+  return grpc.ServerCredentials.createSsl(
+    ca,
+    [{ cert_chain: readFileSync(files.cert), private_key: readFileSync(files.key) }],
+    ca !== null,
+  );
 }
 
 /**

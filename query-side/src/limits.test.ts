@@ -8,7 +8,9 @@ import { createHarness, type Harness } from './testing.js';
 import type { QueryDeps } from './context.js';
 
 // The CommonJS graphql, as limits.ts and mercurius use (see there).
-const { buildSchema, getIntrospectionQuery, parse } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+const { buildSchema, getIntrospectionQuery, parse } = createRequire(import.meta.url)(
+  'graphql',
+) as typeof import('graphql');
 const sdl = buildSchema(schema);
 const codes = (query: string, introspection = false) =>
   validateWithLimits(sdl, parse(query), { ...DEFAULT_GRAPHQL_LIMITS, introspection }).map((e) => e.extensions.code);
@@ -18,9 +20,15 @@ const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: 
 
 describe('GraphQL limit rules', () => {
   it('lets ordinary queries through, including the largest page', () => {
-    expect(codes('{ requests(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id authId merchantId amount currency status reference description callbackUrl attempts lastError createdAt updatedAt version events { type position occurredAt } } } } }')).toEqual([]);
+    expect(
+      codes(
+        '{ requests(first: 100) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id authId merchantId amount currency status reference description callbackUrl attempts lastError createdAt updatedAt version events { type position occurredAt } } } } }',
+      ),
+    ).toEqual([]);
     expect(codes('query ($n: Int) { requests(first: $n) { nodes { id events { type } } } }')).toEqual([]);
-    expect(codes('{ merchantStats { registered settledAmounts { currency amount } } projections { name parkedStreams } }')).toEqual([]);
+    expect(
+      codes('{ merchantStats { registered settledAmounts { currency amount } } projections { name parkedStreams } }'),
+    ).toEqual([]);
     expect(codes(aliases(30))).toEqual([]);
   });
 
@@ -39,7 +47,8 @@ describe('GraphQL limit rules', () => {
   });
 
   it('refuses exponential introspection (cost) even with introspection on', () => {
-    const bomb = '{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }';
+    const bomb =
+      '{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }';
     expect(codes(bomb, true)).toContain('GRAPHQL_COST_LIMIT');
   });
 
@@ -97,7 +106,12 @@ describe('GraphQL limits over HTTP and websockets', () => {
   });
 
   it('refuses batched queries', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/graphql', headers: { authorization: `Bearer ${h.token.merchant}` }, payload: [{ query: '{ __typename }' }, { query: '{ __typename }' }] });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: { authorization: `Bearer ${h.token.merchant}` },
+      payload: [{ query: '{ __typename }' }, { query: '{ __typename }' }],
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json().errors[0].extensions.code).toBe('GRAPHQL_BATCH_LIMIT');
   });
@@ -109,10 +123,18 @@ describe('GraphQL limits over HTTP and websockets', () => {
   });
 
   it('applies the limits to websocket subscriptions, which mercurius does not validate', async () => {
-    const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${h.token.merchant}` } });
+    const client = createClient({
+      url: wsUrl,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${h.token.merchant}` },
+    });
     const outcome = await new Promise<unknown>((resolve) => {
       const bomb = `subscription { requestUpdated { ${Array.from({ length: 40 }, (_, i) => `a${i}: id`).join(' ')} } }`;
-      client.subscribe({ query: bomb }, { next: (v) => resolve(v), error: (e) => resolve(e), complete: () => resolve('complete') });
+      client.subscribe(
+        { query: bomb },
+        { next: (v) => resolve(v), error: (e) => resolve(e), complete: () => resolve('complete') },
+      );
     });
     await client.dispose();
     expect(JSON.stringify(outcome)).toContain('GRAPHQL_ALIAS_LIMIT');

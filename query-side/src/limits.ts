@@ -15,7 +15,17 @@ import type {
 // The CommonJS build of graphql, the one mercurius uses: graphql-js refuses schema objects from
 // "another realm", and a bundler (vitest) would otherwise hand this file the .mjs build.
 const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql');
-const { GraphQLError, Kind, getNamedType, getNullableType, isListType, isObjectType, isInterfaceType, specifiedRules, validate } = graphql;
+const {
+  GraphQLError,
+  Kind,
+  getNamedType,
+  getNullableType,
+  isListType,
+  isObjectType,
+  isInterfaceType,
+  specifiedRules,
+  validate,
+} = graphql;
 
 /**
  * Limits on what one GraphQL document may ask for, enforced as graphql-js validation rules
@@ -82,7 +92,12 @@ function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode
 }
 
 /** Deepest field nesting under `set`; fragment spreads are followed once per path (cycles are another rule's error). */
-function depthOf(set: SelectionSetNode | undefined, fragments: Map<string, FragmentDefinitionNode>, seen: Set<string>, stop: number): number {
+function depthOf(
+  set: SelectionSetNode | undefined,
+  fragments: Map<string, FragmentDefinitionNode>,
+  seen: Set<string>,
+  stop: number,
+): number {
   if (!set) return 0;
   let max = 0;
   for (const s of set.selections) {
@@ -142,15 +157,26 @@ export function costLimitRule(limits: Pick<GraphQLLimits, 'maxCost'>): Validatio
     const schema = context.getSchema();
     const fragments = fragmentsOf(context.getDocument());
 
-    const costOf = (set: SelectionSetNode | undefined, parent: GraphQLNamedType | undefined, seen: Set<string>, budget: number): number => {
+    const costOf = (
+      set: SelectionSetNode | undefined,
+      parent: GraphQLNamedType | undefined,
+      seen: Set<string>,
+      budget: number,
+    ): number => {
       if (!set) return 0;
       let total = 0;
       for (const s of set.selections) {
         if (s.kind === Kind.FIELD) {
           total += 1;
           if (!s.selectionSet) continue;
-          const def = parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[s.name.value] : undefined;
-          const introspected = s.name.value === '__schema' ? schema.getType('__Schema') : s.name.value === '__type' ? schema.getType('__Type') : undefined;
+          const def =
+            parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[s.name.value] : undefined;
+          const introspected =
+            s.name.value === '__schema'
+              ? schema.getType('__Schema')
+              : s.name.value === '__type'
+                ? schema.getType('__Type')
+                : undefined;
           const type = def?.type ?? (introspected ? introspected : undefined);
           const named = type ? getNamedType(type) : undefined;
           let factor = 1;
@@ -159,7 +185,8 @@ export function costLimitRule(limits: Pick<GraphQLLimits, 'maxCost'>): Validatio
           if (first === 'variable') factor = MAX_PAGE;
           else if (typeof first === 'number') factor = Math.max(1, Math.min(first, MAX_PAGE * 10));
           else if (typeof firstDefault === 'number') factor = firstDefault;
-          else if (type && isListType(getNullableType(type)) && !(parent && parent.name.endsWith('Connection'))) factor = LIST_FACTOR;
+          else if (type && isListType(getNullableType(type)) && !(parent && parent.name.endsWith('Connection')))
+            factor = LIST_FACTOR;
           total += factor * costOf(s.selectionSet, named, seen, budget / factor);
         } else if (s.kind === Kind.INLINE_FRAGMENT) {
           const on = s.typeCondition ? schema.getType(s.typeCondition.name.value) : parent;
@@ -179,10 +206,19 @@ export function costLimitRule(limits: Pick<GraphQLLimits, 'maxCost'>): Validatio
 
     return {
       OperationDefinition(node) {
-        const root = node.operation === 'query' ? schema.getQueryType() : node.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
+        const root =
+          node.operation === 'query'
+            ? schema.getQueryType()
+            : node.operation === 'mutation'
+              ? schema.getMutationType()
+              : schema.getSubscriptionType();
         const cost = costOf(node.selectionSet, root ?? undefined, new Set(), limits.maxCost);
         if (cost > limits.maxCost)
-          context.reportError(refuse(GQL_COST_LIMIT, `the query would cost more than ${limits.maxCost} (estimated ${Math.ceil(cost)})`, { limit: limits.maxCost }));
+          context.reportError(
+            refuse(GQL_COST_LIMIT, `the query would cost more than ${limits.maxCost} (estimated ${Math.ceil(cost)})`, {
+              limit: limits.maxCost,
+            }),
+          );
       },
     };
   };
@@ -193,7 +229,9 @@ export function costLimitRule(limits: Pick<GraphQLLimits, 'maxCost'>): Validatio
  * when the document is entered: before graphql's own OverlappingFieldsCanBeMerged gives up on a
  * flood with a bare "Validation aborted.".
  */
-export function sizeLimitRule(limits: Pick<GraphQLLimits, 'maxAliases' | 'maxFields' | 'maxOperations'>): ValidationRule {
+export function sizeLimitRule(
+  limits: Pick<GraphQLLimits, 'maxAliases' | 'maxFields' | 'maxOperations'>,
+): ValidationRule {
   return (context: ValidationContext): ASTVisitor => ({
     Document(document) {
       let aliases = 0;
@@ -212,11 +250,19 @@ export function sizeLimitRule(limits: Pick<GraphQLLimits, 'maxAliases' | 'maxFie
         },
       });
       if (aliases > limits.maxAliases)
-        context.reportError(refuse(GQL_ALIAS_LIMIT, `more than ${limits.maxAliases} aliases (${aliases})`, { limit: limits.maxAliases }));
+        context.reportError(
+          refuse(GQL_ALIAS_LIMIT, `more than ${limits.maxAliases} aliases (${aliases})`, { limit: limits.maxAliases }),
+        );
       if (fields > limits.maxFields)
-        context.reportError(refuse(GQL_FIELD_LIMIT, `more than ${limits.maxFields} fields (${fields})`, { limit: limits.maxFields }));
+        context.reportError(
+          refuse(GQL_FIELD_LIMIT, `more than ${limits.maxFields} fields (${fields})`, { limit: limits.maxFields }),
+        );
       if (definitions > limits.maxOperations)
-        context.reportError(refuse(GQL_OPERATION_LIMIT, `more than ${limits.maxOperations} operations and fragments (${definitions})`, { limit: limits.maxOperations }));
+        context.reportError(
+          refuse(GQL_OPERATION_LIMIT, `more than ${limits.maxOperations} operations and fragments (${definitions})`, {
+            limit: limits.maxOperations,
+          }),
+        );
     },
   });
 }
@@ -233,7 +279,12 @@ export const noIntrospectionRule: ValidationRule = (context) => ({
 export const noSubscriptionOverHttpRule: ValidationRule = (context) => ({
   OperationDefinition(node) {
     if (node.operation === 'subscription')
-      context.reportError(refuse(GQL_SUBSCRIPTION_NEEDS_WEBSOCKET, 'subscriptions are served over the graphql-transport-ws websocket on this path'));
+      context.reportError(
+        refuse(
+          GQL_SUBSCRIPTION_NEEDS_WEBSOCKET,
+          'subscriptions are served over the graphql-transport-ws websocket on this path',
+        ),
+      );
   },
 });
 
@@ -247,7 +298,11 @@ export function limitRules(limits: GraphQLLimits): ValidationRule[] {
 }
 
 /** Validates a parsed document against the schema and the limits (subscriptions skip mercurius' own validation). */
-export function validateWithLimits(schema: GraphQLSchema, document: DocumentNode, limits: GraphQLLimits): readonly GraphQLErrorType[] {
+export function validateWithLimits(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  limits: GraphQLLimits,
+): readonly GraphQLErrorType[] {
   return validate(schema, document, [...specifiedRules, ...limitRules(limits)]);
 }
 
@@ -262,7 +317,9 @@ export function mercuriusLimitOptions(limits: GraphQLLimits) {
 }
 
 /** Resolves the limits from configuration: introspection defaults to on in development only. */
-export function resolveGraphQLLimits(opts: { production?: boolean; introspection?: boolean; overrides?: Partial<GraphQLLimits> } = {}): GraphQLLimits {
+export function resolveGraphQLLimits(
+  opts: { production?: boolean; introspection?: boolean; overrides?: Partial<GraphQLLimits> } = {},
+): GraphQLLimits {
   return {
     ...DEFAULT_GRAPHQL_LIMITS,
     introspection: opts.introspection ?? !opts.production,

@@ -21,7 +21,10 @@ export function installGraphQLLimits(app: FastifyInstance, limits: GraphQLLimits
 }
 
 /** A JSON array of operations is one request doing many: refused (batching is off). */
-installGraphQLLimits.refuseBatches = async function refuseBatches(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+installGraphQLLimits.refuseBatches = async function refuseBatches(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+): Promise<void> {
   if (Array.isArray(request.body))
     throw new QueryError(GQL_BATCH_LIMIT, 'batched queries are not accepted: send one operation per request', {}, 400);
 };

@@ -11,7 +11,12 @@ import { parsePosition, waitForPosition } from './consistency.js';
 import type { QueryContext, QueryDeps } from './context.js';
 import { createErrorFormatter } from './errorFormatter.js';
 import { GQL_BAD_USER_INPUT, QueryError } from './errors.js';
-import { installGraphQLLimits, mercuriusLimitOptions, resolveGraphQLLimits, type GraphQLLimits } from './limitsPlugin.js';
+import {
+  installGraphQLLimits,
+  mercuriusLimitOptions,
+  resolveGraphQLLimits,
+  type GraphQLLimits,
+} from './limitsPlugin.js';
 import { createResolvers } from './resolvers/index.js';
 import { schema } from './schema.js';
 
@@ -44,7 +49,10 @@ function minPositionHeader(request: FastifyRequest): number | undefined {
 export const queryPlugin: FastifyPluginAsync<QueryDeps & { limits?: Partial<GraphQLLimits> }> = async (app, deps) => {
   const state = new WeakMap<FastifyRequest, RequestState>();
   // Depth, cost, alias and batch limits; introspection follows GraphiQL unless configured (SETTLE_GRAPHQL_INTROSPECTION).
-  const limits = resolveGraphQLLimits({ introspection: deps.limits?.introspection ?? deps.graphiql, overrides: deps.limits ?? {} });
+  const limits = resolveGraphQLLimits({
+    introspection: deps.limits?.introspection ?? deps.graphiql,
+    overrides: deps.limits ?? {},
+  });
 
   await app.register(mercurius, {
     schema,

@@ -30,7 +30,10 @@ function outcomeOf(reply: AuthorizeReply): AuthorizationOutcome {
     case 'DECLINED':
       return { kind: 'declined', reason: reply.reason || 'declined' };
     default:
-      return { kind: 'transient', error: { code: reply.errorCode || 'GATEWAY_ERROR', message: reply.errorMessage || 'transient failure' } };
+      return {
+        kind: 'transient',
+        error: { code: reply.errorCode || 'GATEWAY_ERROR', message: reply.errorMessage || 'transient failure' },
+      };
   }
 }
 
@@ -45,7 +48,13 @@ export function createDispatcher(deps: DispatcherDeps) {
   return async function dispatch(event: StoredEvent): Promise<void> {
     if (event.type === 'RequestRegistered') {
       await inReactionTo(event, 'dispatcher', () =>
-        handleCommand(deps.eventStore, event.streamId, paymentRequestDecider, { type: 'StartAuthorization', data: { attempt: 1, now: now().toISOString() } }, { causationEventId: event.id }),
+        handleCommand(
+          deps.eventStore,
+          event.streamId,
+          paymentRequestDecider,
+          { type: 'StartAuthorization', data: { attempt: 1, now: now().toISOString() } },
+          { causationEventId: event.id },
+        ),
       );
       return;
     }
@@ -75,7 +84,10 @@ export function createDispatcher(deps: DispatcherDeps) {
       if (code !== undefined && UNREACHED.has(code)) throw error;
       outcome = {
         kind: 'transient',
-        error: { code: code === 4 ? 'PAYMENTS_DEADLINE_EXCEEDED' : 'PAYMENTS_ERROR', message: (error as Error).message.slice(0, 300) },
+        error: {
+          code: code === 4 ? 'PAYMENTS_DEADLINE_EXCEEDED' : 'PAYMENTS_ERROR',
+          message: (error as Error).message.slice(0, 300),
+        },
       };
     }
     deps.metrics?.paymentAttempts.inc({ outcome: outcome.kind });

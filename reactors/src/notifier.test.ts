@@ -41,7 +41,8 @@ describe('outgoing webhook signatures (interop with the standardwebhooks package
     expect(parts).toHaveLength(2);
     expect(parts[0]).toBe(new Webhook(NEW).sign('msg_2', at, PAYLOAD));
     expect(parts[1]).toBe(new Webhook(OLD).sign('msg_2', at, PAYLOAD));
-    for (const secret of [NEW, OLD]) expect(() => new Webhook(secret).verify(PAYLOAD, headersAt('msg_2', at, signature))).not.toThrow();
+    for (const secret of [NEW, OLD])
+      expect(() => new Webhook(secret).verify(PAYLOAD, headersAt('msg_2', at, signature))).not.toThrow();
   });
 
   it('drops the old signature once the grace period is over', () => {
@@ -53,7 +54,10 @@ describe('outgoing webhook signatures (interop with the standardwebhooks package
   });
 
   it("honours the registry's { secret, validUntil } form", () => {
-    const live = { webhookSecret: NEW, previousWebhookSecret: { secret: OLD, validUntil: new Date(at.getTime() + 1000).toISOString() } };
+    const live = {
+      webhookSecret: NEW,
+      previousWebhookSecret: { secret: OLD, validUntil: new Date(at.getTime() + 1000).toISOString() },
+    };
     expect(signWebhook(live, 'm', at, PAYLOAD).split(' ')).toHaveLength(2);
     const lapsed = { webhookSecret: NEW, previousWebhookSecret: { secret: OLD, validUntil: at.toISOString() } };
     expect(signWebhook(lapsed, 'm', at, PAYLOAD).split(' ')).toHaveLength(1);
@@ -61,7 +65,9 @@ describe('outgoing webhook signatures (interop with the standardwebhooks package
 
   it('ignores a rotation time in the future or unparseable', () => {
     for (const rotatedAt of [new Date(at.getTime() + 60_000), 'not a date'])
-      expect(signWebhook({ webhookSecret: NEW, previousWebhookSecret: OLD, rotatedAt }, 'm', at, PAYLOAD).split(' ')).toHaveLength(1);
+      expect(
+        signWebhook({ webhookSecret: NEW, previousWebhookSecret: OLD, rotatedAt }, 'm', at, PAYLOAD).split(' '),
+      ).toHaveLength(1);
   });
 });
 
@@ -88,16 +94,37 @@ describe('notifier delivery', () => {
   async function setup(forbidden: (address: string) => string | undefined) {
     const eventStore = await SqlEventStore.create(await createPgliteClient(undefined));
     const clients = new MemoryClientRegistry();
-    const merchant = { id: 'm-rot', name: 'Rotating merchant', roles: ['merchant' as const], merchantId: 'm-rot', webhookSecret: NEW, secret: 's' };
+    const merchant = {
+      id: 'm-rot',
+      name: 'Rotating merchant',
+      roles: ['merchant' as const],
+      merchantId: 'm-rot',
+      webhookSecret: NEW,
+      secret: 's',
+    };
     await clients.add(merchant);
     // The registry may not model rotations yet: set them on the stored client as the notifier reads it.
-    Object.assign((await clients.get('m-rot'))!, { previousWebhookSecret: { secret: OLD, validUntil: new Date(Date.now() + 3_600_000).toISOString() } });
+    Object.assign((await clients.get('m-rot'))!, {
+      previousWebhookSecret: { secret: OLD, validUntil: new Date(Date.now() + 3_600_000).toISOString() },
+    });
     const requestId = `r-${Math.random().toString(36).slice(2, 10)}`;
     await handleCommand(eventStore, requestStreamId(requestId), paymentRequestDecider, {
       type: 'RegisterRequest',
-      data: { requestId, authId: 'auth_x', merchantId: 'm-rot', amount: 100, currency: 'EUR', reference: 'ref', callbackUrl: url, now: new Date().toISOString() },
+      data: {
+        requestId,
+        authId: 'auth_x',
+        merchantId: 'm-rot',
+        amount: 100,
+        currency: 'EUR',
+        reference: 'ref',
+        callbackUrl: url,
+        now: new Date().toISOString(),
+      },
     });
-    await handleCommand(eventStore, requestStreamId(requestId), paymentRequestDecider, { type: 'CancelRequest', data: { reason: 'test', by: 'm-rot' } });
+    await handleCommand(eventStore, requestStreamId(requestId), paymentRequestDecider, {
+      type: 'CancelRequest',
+      data: { reason: 'test', by: 'm-rot' },
+    });
     let clock = Date.now();
     const safeFetch = createSafeFetch({ forbiddenReason: forbidden });
     const notifier = createNotifier({
@@ -141,7 +168,9 @@ describe('notifier delivery', () => {
   });
 
   it('records a failed attempt and sends nothing when the address is refused at connect time', async () => {
-    const { eventStore, requestId, notifier, close } = await setup((a) => (a.startsWith('127.') ? 'loopback' : undefined));
+    const { eventStore, requestId, notifier, close } = await setup((a) =>
+      a.startsWith('127.') ? 'loopback' : undefined,
+    );
     const before = received.length;
     await notifier.deliver(requestId);
     expect(received.length).toBe(before);

@@ -13,7 +13,15 @@ import {
 import { Webhook } from 'standardwebhooks';
 import type { WebhookFetch } from './safeFetch.js';
 
-export { createSafeAgent, createSafeFetch, ForbiddenAddressError, ERR_WEBHOOK_FORBIDDEN_ADDRESS, type SafeFetchOptions, type WebhookFetch, type WebhookResponse } from './safeFetch.js';
+export {
+  createSafeAgent,
+  createSafeFetch,
+  ForbiddenAddressError,
+  ERR_WEBHOOK_FORBIDDEN_ADDRESS,
+  type SafeFetchOptions,
+  type WebhookFetch,
+  type WebhookResponse,
+} from './safeFetch.js';
 
 /** How long a rotated-out webhook secret keeps signing next to the new one. */
 export const WEBHOOK_ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -102,7 +110,8 @@ export function createNotifier(deps: NotifierDeps) {
       const streamId = requestStreamId(requestId);
       const { state } = await loadAggregate(deps.eventStore, streamId, paymentRequestDecider);
       const forStatus = state.status;
-      if (!state.exists || !state.callbackUrl || !['SETTLED', 'DECLINED', 'FAILED', 'CANCELLED'].includes(forStatus)) return;
+      if (!state.exists || !state.callbackUrl || !['SETTLED', 'DECLINED', 'FAILED', 'CANCELLED'].includes(forStatus))
+        return;
       if (state.notified === forStatus) return;
       const client = await deps.clients.get(state.merchantId);
       if (!client?.webhookSecret) {

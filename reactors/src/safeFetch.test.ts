@@ -30,8 +30,11 @@ const post = { method: 'POST' as const, headers: { 'content-type': 'application/
 
 /** A resolver whose answer changes after registration: the DNS rebinding attack. */
 function rebindingLookup(to: string) {
-  return (_host: string, _opts: unknown, cb: (err: NodeJS.ErrnoException | null, a: { address: string; family: number }[]) => void) =>
-    cb(null, [{ address: to, family: to.includes(':') ? 6 : 4 }]);
+  return (
+    _host: string,
+    _opts: unknown,
+    cb: (err: NodeJS.ErrnoException | null, a: { address: string; family: number }[]) => void,
+  ) => cb(null, [{ address: to, family: to.includes(':') ? 6 : 4 }]);
 }
 
 describe('safe fetch (connect-time SSRF check)', () => {
@@ -45,7 +48,10 @@ describe('safe fetch (connect-time SSRF check)', () => {
 
   it('refuses when any of several resolved addresses is forbidden', async () => {
     const lookup = (_h: string, _o: unknown, cb: (e: null, a: { address: string; family: number }[]) => void) =>
-      cb(null, [{ address: '93.184.215.14', family: 4 }, { address: '169.254.169.254', family: 4 }]);
+      cb(null, [
+        { address: '93.184.215.14', family: 4 },
+        { address: '169.254.169.254', family: 4 },
+      ]);
     const safe = createSafeFetch({ forbiddenReason: forbidLoopback, lookup });
     await expect(safe('http://merchant.example/hook', post)).rejects.toThrow(/169\.254\.169\.254/);
     await safe.close();

@@ -33,7 +33,11 @@ export interface SafeFetchOptions {
   /** Why an address may not be called, or undefined when it may (command-side's `AddressPolicy`). */
   forbiddenReason(address: string): string | undefined;
   /** DNS lookup (tests stand in a rebinding resolver); `node:dns` lookup by default. */
-  lookup?: (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+  lookup?: (
+    hostname: string,
+    options: LookupOptions & { all: true },
+    callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+  ) => void;
   connectTimeoutMs?: number;
 }
 
@@ -48,7 +52,10 @@ export function createSafeAgent(opts: SafeFetchOptions): Agent {
   const lookup: LookupFunction = (hostname, options, callback) => {
     resolveAll(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return (callback as (e: Error) => void)(err);
-      if (addresses.length === 0) return (callback as (e: Error) => void)(Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' }));
+      if (addresses.length === 0)
+        return (callback as (e: Error) => void)(
+          Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' }),
+        );
       // Every address must pass: the socket may fall back from one to the next (happy eyeballs).
       for (const a of addresses) {
         const reason = opts.forbiddenReason(a.address);

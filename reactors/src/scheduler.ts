@@ -1,5 +1,13 @@
 import { paymentRequestDecider, requestStreamId } from '@settle/domain';
-import { deterministicId, handleCommand, runWithContext, type EventStore, type LockManager, type Logger, type ReadStore } from '@settle/platform';
+import {
+  deterministicId,
+  handleCommand,
+  runWithContext,
+  type EventStore,
+  type LockManager,
+  type Logger,
+  type ReadStore,
+} from '@settle/platform';
 import type { Notifier } from './notifier.js';
 
 export interface SchedulerDeps {

@@ -34,7 +34,7 @@ describe('transport and hygiene', () => {
     expect(res.statusCode).toBe(200);
     // Swagger UI's own policy: its scripts come from this origin only, its images may be data: URLs.
     const csp = res.headers['content-security-policy'] as string;
-    expect(csp).toContain('img-src \'self\' data: validator.swagger.io');
+    expect(csp).toContain("img-src 'self' data: validator.swagger.io");
     expect(csp).toMatch(/script-src 'self'/);
     expect(csp).not.toMatch(/unsafe-(eval|inline)/);
     for (const src of res.body.match(/src="\.\/[^"]+"/g) ?? []) {
@@ -46,7 +46,15 @@ describe('transport and hygiene', () => {
   it('answers CORS only for configured origins', async () => {
     t = await createTestApp({ http: { corsOrigins: ['https://dashboard.example'] } });
     const preflight = (origin: string) =>
-      t!.app.inject({ method: 'OPTIONS', url: '/v1/requests', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+      t!.app.inject({
+        method: 'OPTIONS',
+        url: '/v1/requests',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
+      });
     const allowed = await preflight('https://dashboard.example');
     expect(allowed.headers['access-control-allow-origin']).toBe('https://dashboard.example');
     expect(allowed.headers['access-control-allow-headers']).toContain('authorization');
@@ -55,23 +63,50 @@ describe('transport and hygiene', () => {
 
   it('sends no CORS headers by default', async () => {
     t = await createTestApp();
-    const res = await t.app.inject({ method: 'GET', url: '/.well-known/jwks.json', headers: { origin: 'https://evil.example' } });
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/.well-known/jwks.json',
+      headers: { origin: 'https://evil.example' },
+    });
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('serves HTTPS from a certificate and key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'settle-tls-'));
     const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+      ],
+      { stdio: 'ignore' },
+    );
     t = await createTestApp({ http: { https: { cert: readFileSync(cert), key: readFileSync(key) } } });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (t.app.server.address() as { port: number }).port;
     const body = await new Promise<string>((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/.well-known/jwks.json', ca: readFileSync(cert), servername: 'localhost' }, (res) => {
-        let data = '';
-        res.on('data', (c) => (data += c));
-        res.on('end', () => resolve(data));
-      });
+      const req = httpsRequest(
+        { host: '127.0.0.1', port, path: '/.well-known/jwks.json', ca: readFileSync(cert), servername: 'localhost' },
+        (res) => {
+          let data = '';
+          res.on('data', (c) => (data += c));
+          res.on('end', () => resolve(data));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -89,21 +124,46 @@ describe('transport and hygiene', () => {
     const logger = pino({ level: 'trace', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
     t = await createTestApp({ logger });
     const pair = await t.token('demo-merchant');
-    await t.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'client_credentials', client_id: 'demo-merchant', client_secret: 'wrong-secret-0001' } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { grant_type: 'client_credentials', client_id: 'demo-merchant', client_secret: 'wrong-secret-0001' },
+    });
     await t.app.inject({
       method: 'POST',
       url: '/v1/auth/token',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       payload: 'grant_type=client_credentials&client_id=demo-merchant&client_secret=wrong-secret-0002',
     });
-    await t.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'refresh_token', refresh_token: pair.refresh_token } });
-    await t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${pair.access_token}` } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { grant_type: 'refresh_token', refresh_token: pair.refresh_token },
+    });
+    await t.app.inject({
+      method: 'GET',
+      url: '/v1/clients',
+      headers: { authorization: `Bearer ${pair.access_token}` },
+    });
     // What a careless handler might log: redaction still holds.
-    logger.info({ body: { client_secret: 'wrong-secret-0003', refresh_token: pair.refresh_token }, req: { headers: { authorization: `Bearer ${pair.access_token}` } } }, 'careless');
+    logger.info(
+      {
+        body: { client_secret: 'wrong-secret-0003', refresh_token: pair.refresh_token },
+        req: { headers: { authorization: `Bearer ${pair.access_token}` } },
+      },
+      'careless',
+    );
     const log = lines.join('');
     expect(log).toContain('careless');
     expect(log.length).toBeGreaterThan(1000);
-    for (const secret of ['demo-secret', 'wrong-secret-0001', 'wrong-secret-0002', 'wrong-secret-0003', pair.refresh_token, pair.access_token])
+    for (const secret of [
+      'demo-secret',
+      'wrong-secret-0001',
+      'wrong-secret-0002',
+      'wrong-secret-0003',
+      pair.refresh_token,
+      pair.access_token,
+    ])
       expect(log).not.toContain(secret);
   });
 });

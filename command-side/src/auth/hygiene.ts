@@ -15,7 +15,8 @@ export interface HygieneOptions {
  */
 export async function registerHygiene(app: FastifyInstance, opts: HygieneOptions): Promise<void> {
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/graphiql')) route.config = { ...(route.config ?? {}), helmet: { contentSecurityPolicy: false } } as typeof route.config;
+    if (route.url.startsWith('/graphiql'))
+      route.config = { ...(route.config ?? {}), helmet: { contentSecurityPolicy: false } } as typeof route.config;
   });
   await app.register(helmet, { global: true });
   const origins = opts.corsOrigins?.filter(Boolean) ?? [];
@@ -23,7 +24,16 @@ export async function registerHygiene(app: FastifyInstance, opts: HygieneOptions
     await app.register(cors, {
       origin: origins,
       methods: ['GET', 'POST', 'OPTIONS'],
-      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'if-match', 'if-none-match', 'x-request-id', 'traceparent', 'x-settle-min-position'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'idempotency-key',
+        'if-match',
+        'if-none-match',
+        'x-request-id',
+        'traceparent',
+        'x-settle-min-position',
+      ],
       exposedHeaders: ['etag', 'location', 'retry-after', 'x-request-id', 'idempotent-replayed'],
       maxAge: 600,
     });

@@ -1,8 +1,22 @@
 import formbody from '@fastify/formbody';
-import { hasRole, TokenError, type ClientRegistry, type Principal, type Role, type TokenService } from '@settle/platform';
+import {
+  hasRole,
+  TokenError,
+  type ClientRegistry,
+  type Principal,
+  type Role,
+  type TokenService,
+} from '@settle/platform';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ERR_FORBIDDEN, ERR_INVALID_CLIENT, ERR_INVALID_GRANT, ERR_RATE_LIMITED, ERR_UNAUTHENTICATED, HttpProblem } from '../errors.js';
+import {
+  ERR_FORBIDDEN,
+  ERR_INVALID_CLIENT,
+  ERR_INVALID_GRANT,
+  ERR_RATE_LIMITED,
+  ERR_UNAUTHENTICATED,
+  HttpProblem,
+} from '../errors.js';
 import { LoginThrottle } from './loginThrottle.js';
 
 declare module 'fastify' {
@@ -59,7 +73,12 @@ export function requirePrincipal(request: FastifyRequest): Principal {
 export function requireRole(request: FastifyRequest, ...roles: Role[]): Principal {
   const principal = requirePrincipal(request);
   if (!hasRole(principal, ...roles))
-    throw new HttpProblem(403, ERR_FORBIDDEN, 'Forbidden', `this operation needs one of the roles: ${roles.join(', ')}`);
+    throw new HttpProblem(
+      403,
+      ERR_FORBIDDEN,
+      'Forbidden',
+      `this operation needs one of the roles: ${roles.join(', ')}`,
+    );
   return principal;
 }
 
@@ -75,7 +94,11 @@ async function authPlugin(app: FastifyInstance, deps: AuthDeps) {
     try {
       request.principal = await deps.tokens.verify(match[1]!);
     } catch (error) {
-      throw unauthenticated(error instanceof TokenError ? 'the access token is invalid or expired' : 'the access token could not be verified');
+      throw unauthenticated(
+        error instanceof TokenError
+          ? 'the access token is invalid or expired'
+          : 'the access token could not be verified',
+      );
     }
     const client = await deps.clients.get(request.principal.clientId);
     if (!client || client.disabled) throw unauthenticated('the client is disabled');
@@ -92,13 +115,24 @@ async function authPlugin(app: FastifyInstance, deps: AuthDeps) {
       },
     },
     async (request, reply) => {
-      const body = request.body as { grant_type: string; client_id?: string; client_secret?: string; refresh_token?: string };
+      const body = request.body as {
+        grant_type: string;
+        client_id?: string;
+        client_secret?: string;
+        refresh_token?: string;
+      };
       reply.header('cache-control', 'no-store');
       // Every attempt takes a slot per IP (and per client_id) before any secret is checked; a success gives them back.
-      const keys = [`ip:${request.ip}`, ...(body.grant_type === 'client_credentials' && body.client_id ? [`client:${body.client_id}`] : [])];
+      const keys = [
+        `ip:${request.ip}`,
+        ...(body.grant_type === 'client_credentials' && body.client_id ? [`client:${body.client_id}`] : []),
+      ];
       const attempt = await throttle.begin(keys);
       if (attempt.retryAfterS !== undefined) {
-        request.log.warn({ clientId: body.client_id, ip: request.ip }, 'token requests throttled after repeated failures');
+        request.log.warn(
+          { clientId: body.client_id, ip: request.ip },
+          'token requests throttled after repeated failures',
+        );
         reply.header('retry-after', String(attempt.retryAfterS));
         throw tooManyRequests(`too many failed token requests; retry in ${attempt.retryAfterS} s`);
       }
@@ -108,18 +142,42 @@ async function authPlugin(app: FastifyInstance, deps: AuthDeps) {
     },
   );
 
-  async function grant(body: { grant_type: string; client_id?: string; client_secret?: string; refresh_token?: string }) {
+  async function grant(body: {
+    grant_type: string;
+    client_id?: string;
+    client_secret?: string;
+    refresh_token?: string;
+  }) {
     if (body.grant_type === 'client_credentials') {
-      if (!body.client_id) throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_id is required', 'client_id', { error: 'invalid_request' });
+      if (!body.client_id)
+        throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_id is required', 'client_id', {
+          error: 'invalid_request',
+        });
       if (!body.client_secret)
-        throw new HttpProblem(400, ERR_INVALID_CLIENT, 'Invalid request', 'client_secret is required', 'client_secret', { error: 'invalid_request' });
+        throw new HttpProblem(
+          400,
+          ERR_INVALID_CLIENT,
+          'Invalid request',
+          'client_secret is required',
+          'client_secret',
+          { error: 'invalid_request' },
+        );
       const client = await deps.clients.authenticate(body.client_id, body.client_secret);
       if (!client)
-        throw new HttpProblem(401, ERR_INVALID_CLIENT, 'Invalid client', 'unknown client or wrong secret', 'client_secret', { error: 'invalid_client' });
+        throw new HttpProblem(
+          401,
+          ERR_INVALID_CLIENT,
+          'Invalid client',
+          'unknown client or wrong secret',
+          'client_secret',
+          { error: 'invalid_client' },
+        );
       return deps.tokens.issue(client);
     }
     if (!body.refresh_token)
-      throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid request', 'refresh_token is required', 'refresh_token', { error: 'invalid_request' });
+      throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid request', 'refresh_token is required', 'refresh_token', {
+        error: 'invalid_request',
+      });
     try {
       const { clientId, family } = await deps.tokens.consumeRefresh(body.refresh_token);
       const client = await deps.clients.get(clientId);
@@ -130,13 +188,17 @@ async function authPlugin(app: FastifyInstance, deps: AuthDeps) {
       return await deps.tokens.issue(client, family);
     } catch (error) {
       if (error instanceof TokenError)
-        throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid grant', error.message, 'refresh_token', { error: 'invalid_grant' });
+        throw new HttpProblem(400, ERR_INVALID_GRANT, 'Invalid grant', error.message, 'refresh_token', {
+          error: 'invalid_grant',
+        });
       throw error;
     }
   }
 
-  app.get('/.well-known/jwks.json', { schema: { tags: ['auth'], summary: 'Public keys that verify access tokens' } }, async () =>
-    deps.tokens.jwks(),
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags: ['auth'], summary: 'Public keys that verify access tokens' } },
+    async () => deps.tokens.jwks(),
   );
 }
 

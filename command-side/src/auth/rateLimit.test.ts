@@ -56,7 +56,8 @@ describe('rate limits', () => {
   it('limits each client to its own budget, then answers 429 with Retry-After', async () => {
     t = await createTestApp({ rateLimits: { perClient: 5, perIp: 0 } });
     const merchant = await t.bearer('demo-merchant');
-    const read = (headers: Record<string, string>) => t!.app.inject({ method: 'GET', url: '/v1/requests/00000000-0000-0000-0000-000000000000', headers });
+    const read = (headers: Record<string, string>) =>
+      t!.app.inject({ method: 'GET', url: '/v1/requests/00000000-0000-0000-0000-000000000000', headers });
     for (let i = 0; i < 5; i++) expect((await read(merchant)).statusCode).toBe(404);
     const limited = await read(merchant);
     expectTooMany(limited);
@@ -71,6 +72,9 @@ describe('rate limits', () => {
     for (let i = 0; i < 5; i++) expect((await anonymous('203.0.113.9')).statusCode).toBe(401);
     expectTooMany(await anonymous('203.0.113.9'));
     expect((await anonymous('203.0.113.10')).statusCode).toBe(401);
-    for (let i = 0; i < 10; i++) expect((await t.app.inject({ method: 'GET', url: '/health/live', remoteAddress: '203.0.113.9' })).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++)
+      expect(
+        (await t.app.inject({ method: 'GET', url: '/health/live', remoteAddress: '203.0.113.9' })).statusCode,
+      ).toBe(200);
   });
 });

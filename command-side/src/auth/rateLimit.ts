@@ -35,17 +35,24 @@ async function rateLimitPlugin(app: FastifyInstance, opts: RateLimitOptions): Pr
   const exempt = opts.exempt ?? defaultExempt;
   const perIp = opts.perIp > 0 ? app.createRateLimit({ max: opts.perIp }) : undefined;
   const perClient =
-    opts.perClient > 0 ? app.createRateLimit({ max: opts.perClient, keyGenerator: (req) => `client:${req.principal?.clientId ?? ''}` }) : undefined;
+    opts.perClient > 0
+      ? app.createRateLimit({ max: opts.perClient, keyGenerator: (req) => `client:${req.principal?.clientId ?? ''}` })
+      : undefined;
 
   async function enforce(limiter: Limiter, request: FastifyRequest, reply: FastifyReply, what: string) {
     const r = await limiter(request);
     if (r.isAllowed) return;
-    reply.header('x-ratelimit-limit', r.max).header('x-ratelimit-remaining', r.remaining).header('x-ratelimit-reset', r.ttlInSeconds);
+    reply
+      .header('x-ratelimit-limit', r.max)
+      .header('x-ratelimit-remaining', r.remaining)
+      .header('x-ratelimit-reset', r.ttlInSeconds);
     if (!r.isExceeded) return;
     const retryAfter = Math.max(1, r.ttlInSeconds);
     reply.header('retry-after', String(retryAfter));
     request.log.warn({ key: r.key }, `rate limit exceeded (${what})`);
-    throw tooManyRequests(`more than ${r.max} requests per ${Math.round(r.timeWindow / 1000)} s ${what}; retry in ${retryAfter} s`);
+    throw tooManyRequests(
+      `more than ${r.max} requests per ${Math.round(r.timeWindow / 1000)} s ${what}; retry in ${retryAfter} s`,
+    );
   }
 
   if (perIp)

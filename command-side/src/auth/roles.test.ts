@@ -12,7 +12,12 @@ type Headers = Record<string, string>;
 type Call = (t: TestApp, h: Headers) => Promise<LightMyRequestResponse>;
 
 const register = (t: TestApp, h: Headers) =>
-  t.app.inject({ method: 'POST', url: '/v1/requests', headers: h, payload: { amount: 1250, currency: 'EUR', reference: 'roles' } });
+  t.app.inject({
+    method: 'POST',
+    url: '/v1/requests',
+    headers: h,
+    payload: { amount: 1250, currency: 'EUR', reference: 'roles' },
+  });
 
 /** A fresh request of demo-merchant for every cell, so cancel cells do not interfere. */
 async function merchantRequest(t: TestApp): Promise<string> {
@@ -22,18 +27,31 @@ async function merchantRequest(t: TestApp): Promise<string> {
 }
 
 async function throwawayClient(t: TestApp): Promise<string> {
-  const res = await t.app.inject({ method: 'POST', url: '/v1/clients', headers: await t.bearer('demo-operator'), payload: { name: 'throwaway', roles: ['merchant'] } });
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/clients',
+    headers: await t.bearer('demo-operator'),
+    payload: { name: 'throwaway', roles: ['merchant'] },
+  });
   return res.json().id;
 }
 
 const ENDPOINTS: Record<string, Call> = {
   'POST /v1/requests': (t, h) => register(t, h),
-  'GET /v1/requests/:id': async (t, h) => t.app.inject({ method: 'GET', url: `/v1/requests/${await merchantRequest(t)}`, headers: h }),
+  'GET /v1/requests/:id': async (t, h) =>
+    t.app.inject({ method: 'GET', url: `/v1/requests/${await merchantRequest(t)}`, headers: h }),
   'POST /v1/requests/:id/cancel': async (t, h) =>
-    t.app.inject({ method: 'POST', url: `/v1/requests/${await merchantRequest(t)}/cancel`, headers: h, payload: { reason: 'roles test' } }),
-  'POST /v1/clients': (t, h) => t.app.inject({ method: 'POST', url: '/v1/clients', headers: h, payload: { name: 'new', roles: ['merchant'] } }),
+    t.app.inject({
+      method: 'POST',
+      url: `/v1/requests/${await merchantRequest(t)}/cancel`,
+      headers: h,
+      payload: { reason: 'roles test' },
+    }),
+  'POST /v1/clients': (t, h) =>
+    t.app.inject({ method: 'POST', url: '/v1/clients', headers: h, payload: { name: 'new', roles: ['merchant'] } }),
   'GET /v1/clients': (t, h) => t.app.inject({ method: 'GET', url: '/v1/clients', headers: h }),
-  'POST /v1/clients/:id/disable': async (t, h) => t.app.inject({ method: 'POST', url: `/v1/clients/${await throwawayClient(t)}/disable`, headers: h }),
+  'POST /v1/clients/:id/disable': async (t, h) =>
+    t.app.inject({ method: 'POST', url: `/v1/clients/${await throwawayClient(t)}/disable`, headers: h }),
   'GET /.well-known/jwks.json': (t, h) => t.app.inject({ method: 'GET', url: '/.well-known/jwks.json', headers: h }),
 };
 
@@ -48,7 +66,9 @@ const MATRIX: Record<keyof typeof ENDPOINTS, [number, number, number, number, nu
   'GET /.well-known/jwks.json': [200, 200, 200, 200, 200, 200],
 };
 const WHO: Who[] = ['anonymous', 'merchant', 'otherMerchant', 'operator', 'admin', 'service'];
-const CASES = Object.entries(MATRIX).flatMap(([endpoint, statuses]) => WHO.map((who, i) => [endpoint, who, statuses[i]!] as const));
+const CASES = Object.entries(MATRIX).flatMap(([endpoint, statuses]) =>
+  WHO.map((who, i) => [endpoint, who, statuses[i]!] as const),
+);
 
 describe('role × endpoint matrix (REST)', () => {
   let t: TestApp;
@@ -58,7 +78,9 @@ describe('role × endpoint matrix (REST)', () => {
     t = await createTestApp();
     const admin = await t.bearer('demo-operator');
     const make = async (name: string, roles: string[]) => {
-      const created = (await t.app.inject({ method: 'POST', url: '/v1/clients', headers: admin, payload: { name, roles } })).json();
+      const created = (
+        await t.app.inject({ method: 'POST', url: '/v1/clients', headers: admin, payload: { name, roles } })
+      ).json();
       return t.bearer(created.id, created.client_secret);
     };
     headers.anonymous = {};
@@ -78,7 +100,11 @@ describe('role × endpoint matrix (REST)', () => {
 
   it('a merchant never sees, nor cancels, another merchant’s request, and its existence is not revealed', async () => {
     const id = await merchantRequest(t);
-    const missing = await t.app.inject({ method: 'GET', url: '/v1/requests/00000000-0000-0000-0000-000000000000', headers: headers.otherMerchant });
+    const missing = await t.app.inject({
+      method: 'GET',
+      url: '/v1/requests/00000000-0000-0000-0000-000000000000',
+      headers: headers.otherMerchant,
+    });
     const foreign = await t.app.inject({ method: 'GET', url: `/v1/requests/${id}`, headers: headers.otherMerchant });
     expect(foreign.statusCode).toBe(missing.statusCode);
     expect(foreign.json().detail).toBe(missing.json().detail.replace('00000000-0000-0000-0000-000000000000', id));

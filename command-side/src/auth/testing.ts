@@ -20,7 +20,8 @@ import { createCallbackUrlPolicy } from '../requests/callbackUrl.js';
 export const ISSUER = 'https://settle.test';
 export const AUDIENCE = 'settle-api';
 
-export const newSigningKey = (): string => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+export const newSigningKey = (): string =>
+  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 export interface TestAppOptions {
   logger?: Logger;
@@ -51,7 +52,13 @@ export async function createTestApp(opts: TestAppOptions = {}) {
     privateKeyPem,
   });
   const metrics = createMetrics();
-  const app: FastifyInstance = await createHttpApp({ logger: opts.logger ?? silentLogger(), metrics, bodyLimit: 1_048_576, readiness: [], ...opts.http });
+  const app: FastifyInstance = await createHttpApp({
+    logger: opts.logger ?? silentLogger(),
+    metrics,
+    bodyLimit: 1_048_576,
+    readiness: [],
+    ...opts.http,
+  });
   await app.register(commandPlugin, {
     eventStore,
     idempotency: new SqlIdempotencyStore(eventStore.client),
@@ -64,8 +71,15 @@ export async function createTestApp(opts: TestAppOptions = {}) {
   });
   await app.ready();
 
-  async function token(clientId: string, secret = DEMO_SECRET): Promise<{ access_token: string; refresh_token: string }> {
-    const res = await app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'client_credentials', client_id: clientId, client_secret: secret } });
+  async function token(
+    clientId: string,
+    secret = DEMO_SECRET,
+  ): Promise<{ access_token: string; refresh_token: string }> {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { grant_type: 'client_credentials', client_id: clientId, client_secret: secret },
+    });
     if (res.statusCode !== 200) throw new Error(`token for ${clientId}: ${res.statusCode} ${res.body}`);
     return res.json();
   }
@@ -78,7 +92,9 @@ export async function createTestApp(opts: TestAppOptions = {}) {
     secrets,
     privateKeyPem,
     token,
-    bearer: async (clientId: string, secret?: string) => ({ authorization: `Bearer ${(await token(clientId, secret)).access_token}` }),
+    bearer: async (clientId: string, secret?: string) => ({
+      authorization: `Bearer ${(await token(clientId, secret)).access_token}`,
+    }),
     async close() {
       await app.close();
       await clients.stop();

@@ -8,10 +8,20 @@ const nowS = () => Math.floor(Date.now() / 1000);
 
 describe('access tokens under attack', () => {
   let t: TestApp;
-  const claims = () => ({ roles: ['operator', 'admin'], sub: 'demo-operator', iss: ISSUER, aud: AUDIENCE, iat: nowS(), nbf: nowS(), exp: nowS() + 600, jti: randomUUID() });
+  const claims = () => ({
+    roles: ['operator', 'admin'],
+    sub: 'demo-operator',
+    iss: ISSUER,
+    aud: AUDIENCE,
+    iat: nowS(),
+    nbf: nowS(),
+    exp: nowS() + 600,
+    jti: randomUUID(),
+  });
   const sign = (payload: Record<string, unknown>, pem = t.privateKeyPem, kid = t.tokens.kid) =>
     new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'JWT' }).sign(createPrivateKey(pem));
-  const call = (token: string) => t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${token}` } });
+  const call = (token: string) =>
+    t.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${token}` } });
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -28,8 +38,12 @@ describe('access tokens under attack', () => {
     [
       'HS256 signed with the public key',
       async () => {
-        const publicPem = createPublicKey(createPrivateKey(t.privateKeyPem)).export({ type: 'spki', format: 'pem' }).toString();
-        return new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: t.tokens.kid, typ: 'JWT' }).sign(new TextEncoder().encode(publicPem));
+        const publicPem = createPublicKey(createPrivateKey(t.privateKeyPem))
+          .export({ type: 'spki', format: 'pem' })
+          .toString();
+        return new SignJWT(claims())
+          .setProtectedHeader({ alg: 'HS256', kid: t.tokens.kid, typ: 'JWT' })
+          .sign(new TextEncoder().encode(publicPem));
       },
     ],
     ['expired', () => sign({ ...claims(), iat: nowS() - 3600, nbf: nowS() - 3600, exp: nowS() - 1800 })],
@@ -60,13 +74,31 @@ describe('access tokens under attack', () => {
 
   it("refuses a disabled client's still-unexpired token at once", async () => {
     const admin = await t.bearer('demo-operator');
-    const created = (await t.app.inject({ method: 'POST', url: '/v1/clients', headers: admin, payload: { name: 'Soon gone', roles: ['operator'] } })).json();
+    const created = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/clients',
+        headers: admin,
+        payload: { name: 'Soon gone', roles: ['operator'] },
+      })
+    ).json();
     const { access_token } = await t.token(created.id, created.client_secret);
-    const read = () => t.app.inject({ method: 'GET', url: '/v1/requests/00000000-0000-0000-0000-000000000000', headers: { authorization: `Bearer ${access_token}` } });
+    const read = () =>
+      t.app.inject({
+        method: 'GET',
+        url: '/v1/requests/00000000-0000-0000-0000-000000000000',
+        headers: { authorization: `Bearer ${access_token}` },
+      });
     expect((await read()).statusCode).toBe(404);
-    expect((await t.app.inject({ method: 'POST', url: `/v1/clients/${created.id}/disable`, headers: admin })).statusCode).toBe(200);
+    expect(
+      (await t.app.inject({ method: 'POST', url: `/v1/clients/${created.id}/disable`, headers: admin })).statusCode,
+    ).toBe(200);
     expect((await read()).statusCode).toBe(401);
-    const again = await t.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'client_credentials', client_id: created.id, client_secret: created.client_secret } });
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { grant_type: 'client_credentials', client_id: created.id, client_secret: created.client_secret },
+    });
     expect(again.statusCode).toBe(401);
   });
 });
@@ -85,7 +117,11 @@ describe('signing keys rotate', () => {
       const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
       expect(jwks.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([oldKid, after.tokens.kid].sort());
       expect(jwks.keys.every((k: { d?: string }) => k.d === undefined)).toBe(true);
-      const res = await after.app.inject({ method: 'GET', url: '/v1/clients', headers: { authorization: `Bearer ${oldToken}` } });
+      const res = await after.app.inject({
+        method: 'GET',
+        url: '/v1/clients',
+        headers: { authorization: `Bearer ${oldToken}` },
+      });
       expect(res.statusCode).toBe(200);
       const fresh = (await after.token('demo-operator')).access_token;
       expect(JSON.parse(Buffer.from(fresh.split('.')[0]!, 'base64url').toString()).kid).toBe(after.tokens.kid);
@@ -95,7 +131,9 @@ describe('signing keys rotate', () => {
   });
 
   it('accepts an ES256 (P-256) key as well', async () => {
-    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     const t = await createTestApp({ tokens: { privateKeyPem: pem } });
     try {
       const res = await t.app.inject({ method: 'GET', url: '/v1/clients', headers: await t.bearer('demo-operator') });
@@ -113,7 +151,8 @@ describe('refresh tokens', () => {
     t = await createTestApp();
   });
   afterAll(() => t.close());
-  const refresh = (refresh_token: string) => t.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'refresh_token', refresh_token } });
+  const refresh = (refresh_token: string) =>
+    t.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { grant_type: 'refresh_token', refresh_token } });
 
   it('rotate on every use; reusing a rotated one revokes the whole family, the newest too', async () => {
     const first = await t.token('demo-merchant');
@@ -134,19 +173,34 @@ describe('refresh tokens', () => {
 
   it('are stored hashed, so they survive a restart and are shared by replicas', async () => {
     const { refresh_token } = await t.token('demo-merchant');
-    const { rows } = await t.eventStore.client.query<{ token_hash: string }>('SELECT token_hash FROM settle_refresh_tokens');
+    const { rows } = await t.eventStore.client.query<{ token_hash: string }>(
+      'SELECT token_hash FROM settle_refresh_tokens',
+    );
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.some((r) => r.token_hash === refresh_token)).toBe(false);
     // A second TokenService on the same database (another replica, or after a restart) accepts it once.
     const { SqlRefreshTokenStore, TokenService } = await import('@settle/platform');
-    const replica = new TokenService({ privateKeyPem: t.privateKeyPem, issuer: ISSUER, audience: AUDIENCE, accessTtlS: 900, refreshStore: await SqlRefreshTokenStore.create(t.eventStore.client) });
+    const replica = new TokenService({
+      privateKeyPem: t.privateKeyPem,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      accessTtlS: 900,
+      refreshStore: await SqlRefreshTokenStore.create(t.eventStore.client),
+    });
     await expect(replica.consumeRefresh(refresh_token)).resolves.toMatchObject({ clientId: 'demo-merchant' });
     expect((await refresh(refresh_token)).statusCode).toBe(400);
   });
 
   it('stop working when the client is disabled', async () => {
     const admin = await t.bearer('demo-operator');
-    const created = (await t.app.inject({ method: 'POST', url: '/v1/clients', headers: admin, payload: { name: 'M', roles: ['merchant'] } })).json();
+    const created = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/clients',
+        headers: admin,
+        payload: { name: 'M', roles: ['merchant'] },
+      })
+    ).json();
     const pair = await t.token(created.id, created.client_secret);
     await t.app.inject({ method: 'POST', url: `/v1/clients/${created.id}/disable`, headers: admin });
     expect((await refresh(pair.refresh_token)).statusCode).toBe(400);

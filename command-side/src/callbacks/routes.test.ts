@@ -19,7 +19,11 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const captured = () =>
-  JSON.stringify({ type: 'payment.captured', id: `evt_${randomBytes(6).toString('hex')}`, data: { requestId, paymentId: 'pay_1' } });
+  JSON.stringify({
+    type: 'payment.captured',
+    id: `evt_${randomBytes(6).toString('hex')}`,
+    data: { requestId, paymentId: 'pay_1' },
+  });
 
 function headers(body: string, opts: { secret?: string; at?: Date; id?: string } = {}): Record<string, string> {
   const id = opts.id ?? `msg_${randomBytes(8).toString('hex')}`;
@@ -32,8 +36,17 @@ function headers(body: string, opts: { secret?: string; at?: Date; id?: string }
 }
 
 async function send(body: string, hdrs: Record<string, string>, provider = 'sandbox') {
-  const res = await h.app.inject({ method: 'POST', url: `/v1/callbacks/${provider}`, headers: { 'content-type': 'application/json', ...hdrs }, payload: body });
-  return { status: res.statusCode, type: String(res.headers['content-type']), body: res.json() as { field?: string; duplicate?: boolean } };
+  const res = await h.app.inject({
+    method: 'POST',
+    url: `/v1/callbacks/${provider}`,
+    headers: { 'content-type': 'application/json', ...hdrs },
+    payload: body,
+  });
+  return {
+    status: res.statusCode,
+    type: String(res.headers['content-type']),
+    body: res.json() as { field?: string; duplicate?: boolean },
+  };
 }
 
 /** The callback is refused with 401 problem+json and nothing is stored. */
@@ -57,7 +70,10 @@ describe('incoming gateway callbacks', () => {
     await unverified(body, headers(body, { at: minutes(5.5) }));
     await unverified(body, {});
     await unverified(body, { ...headers(body), 'webhook-signature': 'v1,' });
-    await unverified(body, { ...headers(body), 'webhook-signature': 'v2,' + headers(body)['webhook-signature']!.slice(3) });
+    await unverified(body, {
+      ...headers(body),
+      'webhook-signature': 'v2,' + headers(body)['webhook-signature']!.slice(3),
+    });
     // Length-checked: a prefix or an extension of the right signature is not the signature.
     const good = headers(body);
     await unverified(body, { ...good, 'webhook-signature': good['webhook-signature']!.slice(0, -4) });
@@ -91,7 +107,11 @@ describe('incoming gateway callbacks', () => {
     // Independent of the standardwebhooks package: v1 = base64(HMAC-SHA256(key, `${id}.${ts}.${body}`)).
     const key = Buffer.from(GATEWAY_SECRET.slice('whsec_'.length), 'base64');
     const mac = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-    const hdrs = { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${randomBytes(32).toString('base64')} v1,${mac}` };
+    const hdrs = {
+      'webhook-id': id,
+      'webhook-timestamp': ts,
+      'webhook-signature': `v1,${randomBytes(32).toString('base64')} v1,${mac}`,
+    };
 
     const before = await h.head();
     const first = await send(body, hdrs);

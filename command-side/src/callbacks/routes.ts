@@ -39,7 +39,11 @@ export async function callbackRoutes(app: FastifyInstance, deps: CallbackRoutesD
       schema: {
         tags: ['callbacks'],
         summary: 'Gateway webhooks (Standard Webhooks signed)',
-        params: { type: 'object', required: ['provider'], properties: { provider: { type: 'string', minLength: 1, maxLength: 40, pattern: '^[a-z0-9-]+$' } } },
+        params: {
+          type: 'object',
+          required: ['provider'],
+          properties: { provider: { type: 'string', minLength: 1, maxLength: 40, pattern: '^[a-z0-9-]+$' } },
+        },
         // Not `required`: a callback without its signature headers is unauthenticated, so the
         // verifier below answers 401 for it rather than schema validation answering 400.
         headers: {
@@ -55,7 +59,14 @@ export async function callbackRoutes(app: FastifyInstance, deps: CallbackRoutesD
     async (request, reply) => {
       const { provider } = request.params as { provider: string };
       const verifier = verifiers.get(provider);
-      if (!verifier) throw new HttpProblem(404, ERR_CALLBACK_PROVIDER, 'Unknown provider', `no gateway provider named ${provider}`, 'provider');
+      if (!verifier)
+        throw new HttpProblem(
+          404,
+          ERR_CALLBACK_PROVIDER,
+          'Unknown provider',
+          `no gateway provider named ${provider}`,
+          'provider',
+        );
       const raw = typeof request.body === 'string' ? request.body : '';
       let event: GatewayEvent;
       try {
@@ -67,14 +78,27 @@ export async function callbackRoutes(app: FastifyInstance, deps: CallbackRoutesD
       }
       const requestId = event?.data?.requestId;
       if (typeof event?.type !== 'string' || typeof requestId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(requestId))
-        throw new HttpProblem(400, 'SETTLE_ERR_HTTP_VALIDATION', 'Invalid callback', 'data.requestId and type are required', 'data.requestId');
+        throw new HttpProblem(
+          400,
+          'SETTLE_ERR_HTTP_VALIDATION',
+          'Invalid callback',
+          'data.requestId and type are required',
+          'data.requestId',
+        );
       const webhookId = request.headers['webhook-id'] as string;
       const result = await handleCommand(
         deps.eventStore,
         requestStreamId(requestId),
         paymentRequestDecider,
         (state: PaymentRequestState) => {
-          if (!state.exists) throw new HttpProblem(404, ERR_NOT_FOUND, 'Not found', `payment request ${requestId} was not found`, 'data.requestId');
+          if (!state.exists)
+            throw new HttpProblem(
+              404,
+              ERR_NOT_FOUND,
+              'Not found',
+              `payment request ${requestId} was not found`,
+              'data.requestId',
+            );
           return {
             type: 'ReceiveCallback' as const,
             data: {
@@ -86,9 +110,15 @@ export async function callbackRoutes(app: FastifyInstance, deps: CallbackRoutesD
             },
           };
         },
-        { causationEventId: deterministicId(`callback/${provider}/${webhookId}`), metadata: { actor: `gateway:${provider}` } },
+        {
+          causationEventId: deterministicId(`callback/${provider}/${webhookId}`),
+          metadata: { actor: `gateway:${provider}` },
+        },
       );
-      deps.metrics?.commands.inc({ command: 'ReceiveCallback', outcome: result.appended.length > 0 ? 'accepted' : 'duplicate' });
+      deps.metrics?.commands.inc({
+        command: 'ReceiveCallback',
+        outcome: result.appended.length > 0 ? 'accepted' : 'duplicate',
+      });
       return reply.code(200).send({ received: true, duplicate: result.appended.length === 0 });
     },
   );

@@ -26,15 +26,32 @@ const createBody = {
   properties: {
     id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{2,62}$' },
     name: { type: 'string', minLength: 1, maxLength: 200 },
-    roles: { type: 'array', minItems: 1, maxItems: 4, uniqueItems: true, items: { type: 'string', enum: [...CLIENT_ROLES] } },
+    roles: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 4,
+      uniqueItems: true,
+      items: { type: 'string', enum: [...CLIENT_ROLES] },
+    },
     merchantId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' },
   },
 } as const;
 
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
 
-const view = (c: ApiClient) => ({ id: c.id, name: c.name, roles: c.roles, ...(c.merchantId ? { merchantId: c.merchantId } : {}), disabled: c.disabled });
-const notFound = (id: string) => new HttpProblem(404, ERR_CLIENT_NOT_FOUND, 'Not found', `client ${id} was not found`, 'id');
+const view = (c: ApiClient) => ({
+  id: c.id,
+  name: c.name,
+  roles: c.roles,
+  ...(c.merchantId ? { merchantId: c.merchantId } : {}),
+  disabled: c.disabled,
+});
+const notFound = (id: string) =>
+  new HttpProblem(404, ERR_CLIENT_NOT_FOUND, 'Not found', `client ${id} was not found`, 'id');
 
 /**
  * API client administration (role `admin`). Secrets are answered once, at creation, and only
@@ -55,7 +72,11 @@ export async function clientRoutes(app: FastifyInstance, deps: ClientRoutesDeps)
         response: {
           201: {
             type: 'object',
-            properties: { ...clientView.properties, client_secret: { type: 'string' }, webhook_secret: { type: 'string' } },
+            properties: {
+              ...clientView.properties,
+              client_secret: { type: 'string' },
+              webhook_secret: { type: 'string' },
+            },
           },
         },
       },
@@ -64,7 +85,13 @@ export async function clientRoutes(app: FastifyInstance, deps: ClientRoutesDeps)
       const principal = requireRole(request, 'admin');
       const body = request.body as { id?: string; name: string; roles: Role[]; merchantId?: string };
       if (body.merchantId !== undefined && !body.roles.includes('merchant'))
-        throw new HttpProblem(400, 'SETTLE_ERR_HTTP_VALIDATION', 'Invalid request', 'merchantId is only for clients with the merchant role', 'merchantId');
+        throw new HttpProblem(
+          400,
+          'SETTLE_ERR_HTTP_VALIDATION',
+          'Invalid request',
+          'merchantId is only for clients with the merchant role',
+          'merchantId',
+        );
       try {
         const created = await deps.clients.create(body, principal.clientId);
         reply.header('cache-control', 'no-store').header('location', `/v1/clients/${created.client.id}`);
@@ -107,7 +134,11 @@ export async function clientRoutes(app: FastifyInstance, deps: ClientRoutesDeps)
         summary: 'Disable an API client (admin): its tokens stop working at once',
         security: [{ bearer: [] }],
         params: idParams,
-        body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 } } },
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: { reason: { type: 'string', maxLength: 500 } },
+        },
         response: { 200: clientView },
       },
     },

@@ -20,7 +20,7 @@ export const FAKE_DNS: Record<string, string[]> = {
   'merchant.example': ['93.184.215.14'],
   'metadata.example': ['169.254.169.254'],
   'rebind.example': ['93.184.215.14', '10.0.0.7'],
-  'localhost': ['127.0.0.1'],
+  localhost: ['127.0.0.1'],
 };
 
 /**
@@ -40,7 +40,12 @@ export async function createCommandHarness(opts: { production?: boolean } = {}) 
   });
   const clients = new MemoryClientRegistry();
   await seedDemoClients(clients);
-  const app: FastifyInstance = await createHttpApp({ logger: silentLogger(), metrics, bodyLimit: 1_048_576, readiness: [] });
+  const app: FastifyInstance = await createHttpApp({
+    logger: silentLogger(),
+    metrics,
+    bodyLimit: 1_048_576,
+    readiness: [],
+  });
   const deps = {
     eventStore,
     idempotency: new MemoryIdempotencyStore(),
@@ -66,7 +71,11 @@ export async function createCommandHarness(opts: { production?: boolean } = {}) 
     if (!client) throw new Error(`no demo client ${clientId}`);
     return (await tokens.issue(client)).access_token;
   };
-  const token = { merchant: await tokenFor('demo-merchant'), merchant2: await tokenFor('demo-merchant-2'), operator: await tokenFor('demo-operator') };
+  const token = {
+    merchant: await tokenFor('demo-merchant'),
+    merchant2: await tokenFor('demo-merchant-2'),
+    operator: await tokenFor('demo-operator'),
+  };
 
   return {
     app,

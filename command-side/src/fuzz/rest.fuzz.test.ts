@@ -17,7 +17,14 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const VALID = { amount: 1250, currency: 'EUR', reference: 'order-1', description: 'fuzz', callbackUrl: 'https://merchant.example/hook', metadata: { cart: '42' } };
+const VALID = {
+  amount: 1250,
+  currency: 'EUR',
+  reference: 'order-1',
+  description: 'fuzz',
+  callbackUrl: 'https://merchant.example/hook',
+  metadata: { cart: '42' },
+};
 
 const INJECTION = [
   "' OR '1'='1",
@@ -38,17 +45,57 @@ const INJECTION = [
 const injection = fc.constantFrom(...INJECTION);
 const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', '$where', '$gt', 'toString', 'hasOwnProperty'];
 
-const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, 1e12 + 1, -1, 0, -0, 1.5, 0.1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER);
-const nanIsh = fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e3', '0x10', ' 1', '1_000', '١٢٣', '', 'null', 'undefined', 'true');
-const wrongType = fc.oneof(fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 }));
+const hugeNumber = fc.constantFrom(
+  1e308,
+  -1e308,
+  2 ** 53 + 1,
+  1e12 + 1,
+  -1,
+  0,
+  -0,
+  1.5,
+  0.1,
+  Number.MAX_SAFE_INTEGER,
+  Number.MIN_SAFE_INTEGER,
+);
+const nanIsh = fc.constantFrom(
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '1e3',
+  '0x10',
+  ' 1',
+  '1_000',
+  '١٢٣',
+  '',
+  'null',
+  'undefined',
+  'true',
+);
+const wrongType = fc.oneof(
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 }),
+);
 const anyString = fc.string({ unit: 'binary', maxLength: 60 });
 const controlChar = fc.integer({ min: 0, max: 31 }).map((c) => String.fromCharCode(c));
 const oversized = (min: number) => fc.integer({ min, max: min + 5000 }).map((n) => 'x'.repeat(n));
 
 /** Values that are never a valid amount. */
-const badAmount = fc.oneof(hugeNumber.filter((n) => !(Number.isInteger(n) && n >= 1 && n <= 1e12)), nanIsh, wrongType, anyString, fc.double({ noInteger: true }), fc.integer({ max: 0 }), fc.integer({ min: 1, max: 1_000_000 }).map((n) => 1e12 + n));
+const badAmount = fc.oneof(
+  hugeNumber.filter((n) => !(Number.isInteger(n) && n >= 1 && n <= 1e12)),
+  nanIsh,
+  wrongType,
+  anyString,
+  fc.double({ noInteger: true }),
+  fc.integer({ max: 0 }),
+  fc.integer({ min: 1, max: 1_000_000 }).map((n) => 1e12 + n),
+);
 /** Never a currency in the ISO 4217 list. */
-const badCurrency = fc.oneof(anyString, injection, nanIsh, wrongType, fc.integer()).filter((c) => !(typeof c === 'string' && ISO_4217_CURRENCIES.has(c)));
+const badCurrency = fc
+  .oneof(anyString, injection, nanIsh, wrongType, fc.integer())
+  .filter((c) => !(typeof c === 'string' && ISO_4217_CURRENCIES.has(c)));
 /** Never a valid reference: empty, too long, control characters, or not a string. */
 const badReference = fc.oneof(
   fc.constant(''),
@@ -115,7 +162,9 @@ const post = (name: string, body: unknown, headers: Record<string, string> = {})
 const withField = (field: string) => (value: unknown) => post(`bad ${field}`, { ...VALID, [field]: value });
 
 /** Some extra noise that keeps a request invalid: more bad fields, or nothing. */
-const noise = fc.option(fc.record({ amount: badAmount, reference: badReference }, { requiredKeys: [] }), { nil: undefined });
+const noise = fc.option(fc.record({ amount: badAmount, reference: badReference }, { requiredKeys: [] }), {
+  nil: undefined,
+});
 
 const badBodies: fc.Arbitrary<Req> = fc.oneof(
   badAmount.map(withField('amount')),
@@ -123,11 +172,28 @@ const badBodies: fc.Arbitrary<Req> = fc.oneof(
   badReference.map(withField('reference')),
   badCallbackUrl.map(withField('callbackUrl')),
   badMetadata.map(withField('metadata')),
-  fc.oneof(oversized(1001), fc.tuple(anyString, fc.constantFrom('\u0000', '\u001b', '\u007f')).map(([a, c]) => a + c), wrongType).map(withField('description')),
+  fc
+    .oneof(
+      oversized(1001),
+      fc.tuple(anyString, fc.constantFrom('\u0000', '\u001b', '\u007f')).map(([a, c]) => a + c),
+      wrongType,
+    )
+    .map(withField('description')),
   // Unknown fields, prototype pollution keys included, with any value.
-  fc.tuple(fc.oneof(fc.constantFrom(...PROTO_KEYS), fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !(k in VALID))), fc.jsonValue({ maxDepth: 2 })).map(([k, v]) =>
-    post(`unknown field ${k}`, `{${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'},${JSON.stringify(VALID).slice(1)}`),
-  ),
+  fc
+    .tuple(
+      fc.oneof(
+        fc.constantFrom(...PROTO_KEYS),
+        fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !(k in VALID)),
+      ),
+      fc.jsonValue({ maxDepth: 2 }),
+    )
+    .map(([k, v]) =>
+      post(
+        `unknown field ${k}`,
+        `{${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'},${JSON.stringify(VALID).slice(1)}`,
+      ),
+    ),
   // A required field missing, plus noise.
   fc.tuple(fc.constantFrom('amount', 'currency', 'reference'), noise).map(([missing, extra]) => {
     const body: Record<string, unknown> = { ...VALID, ...extra };
@@ -135,46 +201,95 @@ const badBodies: fc.Arbitrary<Req> = fc.oneof(
     return post(`missing ${missing}`, body);
   }),
   // Not an object at all.
-  fc.oneof(fc.jsonValue({ maxDepth: 2 }).filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)), fc.constantFrom('"a"', '[]', 'null', '0')).map((b) => post('not an object', typeof b === 'string' ? b : JSON.stringify(b))),
+  fc
+    .oneof(
+      fc.jsonValue({ maxDepth: 2 }).filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)),
+      fc.constantFrom('"a"', '[]', 'null', '0'),
+    )
+    .map((b) => post('not an object', typeof b === 'string' ? b : JSON.stringify(b))),
   // Malformed JSON, NaN-ish literals, truncations.
-  fc.oneof(
-    fc.constantFrom('{', '{"amount": NaN, "currency": "EUR", "reference": "x"}', '{"amount": Infinity}', "{'amount': 1}", '{"amount": 1,}', '\u0000', '{"a":1}{"b":2}', '{"amount":1e400,"currency":"EUR","reference":"x"}'),
-    fc.integer({ min: 1, max: 80 }).map((n) => JSON.stringify(VALID).slice(0, n)),
-    fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).filter((s) => {
-      try {
-        JSON.parse(s);
-        return false;
-      } catch {
-        return true;
-      }
-    }),
-  ).map((raw) => post('malformed JSON', raw)),
+  fc
+    .oneof(
+      fc.constantFrom(
+        '{',
+        '{"amount": NaN, "currency": "EUR", "reference": "x"}',
+        '{"amount": Infinity}',
+        "{'amount': 1}",
+        '{"amount": 1,}',
+        '\u0000',
+        '{"a":1}{"b":2}',
+        '{"amount":1e400,"currency":"EUR","reference":"x"}',
+      ),
+      fc.integer({ min: 1, max: 80 }).map((n) => JSON.stringify(VALID).slice(0, n)),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).filter((s) => {
+        try {
+          JSON.parse(s);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+    )
+    .map((raw) => post('malformed JSON', raw)),
   // Deeply nested JSON, under and over the body limit.
-  fc.integer({ min: 100, max: 40_000 }).map((depth) => post(`nested ${depth}`, `{"amount":1250,"currency":"EUR","reference":"deep","metadata":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`)),
+  fc
+    .integer({ min: 100, max: 40_000 })
+    .map((depth) =>
+      post(
+        `nested ${depth}`,
+        `{"amount":1250,"currency":"EUR","reference":"deep","metadata":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`,
+      ),
+    ),
   // Oversized bodies.
-  fc.integer({ min: 64 * 1024 + 1, max: 200_000 }).map((n) => post('oversized', { ...VALID, description: 'x'.repeat(n) })),
+  fc
+    .integer({ min: 64 * 1024 + 1, max: 200_000 })
+    .map((n) => post('oversized', { ...VALID, description: 'x'.repeat(n) })),
   // Bad Idempotency-Key headers (and a valid body, so only the header is wrong).
-  fc.oneof(oversized(256), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => /[^\u0020-\u007e]/.test(s))).map((key) => post('bad Idempotency-Key', VALID, { 'idempotency-key': key })),
+  fc
+    .oneof(
+      oversized(256),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => /[^\u0020-\u007e]/.test(s)),
+    )
+    .map((key) => post('bad Idempotency-Key', VALID, { 'idempotency-key': key })),
   // Wrong content types.
-  fc.constantFrom('text/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json-patch+json').map((type) => post(`content-type ${type}`, 'amount=1&currency=EUR', { 'content-type': type })),
+  fc
+    .constantFrom(
+      'text/xml',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json-patch+json',
+    )
+    .map((type) => post(`content-type ${type}`, 'amount=1&currency=EUR', { 'content-type': type })),
 );
 
 /** Ids and headers for GET and cancel. Nothing is ever registered under these ids. */
 const badReads: fc.Arbitrary<Req> = fc.oneof(
   // 65..100 characters: longer ids meet fastify's maxParamLength first (see validation.test.ts).
-  fc.oneof(injection, anyString, fc.integer({ min: 65, max: 100 }).map((n) => 'x'.repeat(n)), fc.constantFrom('..%2F..%2Fetc%2Fpasswd', '%24where', '%00', 'a%2Fb')).map((id) => ({
-    name: `GET id ${id.slice(0, 20)}`,
-    method: 'GET' as const,
-    url: `/v1/requests/${/%[0-9A-F]{2}/.test(id) ? id : encodeURIComponent(id)}`,
-    headers: {},
-  })),
-  fc.tuple(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), fc.oneof(fc.constant(undefined), fc.constantFrom('"1"', 'W/"0"', '*', 'abc', '"-1"', '99999999999999999999'))).map(([id, ifMatch]) => ({
-    name: 'cancel unknown id',
-    method: 'POST' as const,
-    url: `/v1/requests/${id}/cancel`,
-    headers: { 'content-type': 'application/json', ...(ifMatch ? { 'if-match': ifMatch } : {}) },
-    payload: '{}',
-  })),
+  fc
+    .oneof(
+      injection,
+      anyString,
+      fc.integer({ min: 65, max: 100 }).map((n) => 'x'.repeat(n)),
+      fc.constantFrom('..%2F..%2Fetc%2Fpasswd', '%24where', '%00', 'a%2Fb'),
+    )
+    .map((id) => ({
+      name: `GET id ${id.slice(0, 20)}`,
+      method: 'GET' as const,
+      url: `/v1/requests/${/%[0-9A-F]{2}/.test(id) ? id : encodeURIComponent(id)}`,
+      headers: {},
+    })),
+  fc
+    .tuple(
+      fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+      fc.oneof(fc.constant(undefined), fc.constantFrom('"1"', 'W/"0"', '*', 'abc', '"-1"', '99999999999999999999')),
+    )
+    .map(([id, ifMatch]) => ({
+      name: 'cancel unknown id',
+      method: 'POST' as const,
+      url: `/v1/requests/${id}/cancel`,
+      headers: { 'content-type': 'application/json', ...(ifMatch ? { 'if-match': ifMatch } : {}) },
+      payload: '{}',
+    })),
   fc.oneof(badReference, oversized(501)).map((reason) => ({
     name: 'cancel with bad reason',
     method: 'POST' as const,
@@ -187,14 +302,29 @@ const badReads: fc.Arbitrary<Req> = fc.oneof(
 /** Bearer tokens that must not authenticate. */
 const badAuth: fc.Arbitrary<Req> = fc
   .oneof(
-    fc.constantFrom('', 'Bearer', 'Bearer ', 'Basic ZGVtbzpkZW1v', 'Bearer null', 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'),
+    fc.constantFrom(
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic ZGVtbzpkZW1v',
+      'Bearer null',
+      'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+    ),
     fc.string({ unit: 'binary-ascii', maxLength: 40 }).map((t) => `Bearer ${t.replace(/[^\x21-\x7e]/g, 'a')}`),
   )
-  .map((authorization) => ({ ...post('bad token', VALID), headers: { 'content-type': 'application/json', authorization } }));
+  .map((authorization) => ({
+    ...post('bad token', VALID),
+    headers: { 'content-type': 'application/json', authorization },
+  }));
 
 async function send(req: Req, bearer: string | undefined) {
   const headers = { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...req.headers };
-  return h.app.inject({ method: req.method, url: req.url, headers, ...(req.payload !== undefined ? { payload: req.payload } : {}) });
+  return h.app.inject({
+    method: req.method,
+    url: req.url,
+    headers,
+    ...(req.payload !== undefined ? { payload: req.payload } : {}),
+  });
 }
 
 describe('REST hostile-input corpus', () => {
@@ -203,21 +333,28 @@ describe('REST hostile-input corpus', () => {
     let runs = 0;
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(fc.oneof({ arbitrary: badBodies, weight: 6 }, { arbitrary: badReads, weight: 2 }, { arbitrary: badAuth, weight: 1 }), async (req) => {
-        runs += 1;
-        const before = await h.head();
-        const res = await send(req, h.token.merchant);
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        const context = `${req.name}: ${res.statusCode} ${res.body.slice(0, 300)}`;
-        expect(res.statusCode, context).toBeGreaterThanOrEqual(400);
-        expect(res.statusCode, context).toBeLessThan(500);
-        expect(String(res.headers['content-type']), context).toMatch(/^application\/problem\+json/);
-        const problem = res.json() as { status?: number; code?: string; field?: unknown; title?: string };
-        expect(problem.status, context).toBe(res.statusCode);
-        expect(problem.code, context).toMatch(/^SETTLE_ERR_/);
-        expect(typeof problem.field === 'string' && problem.field.length > 0, context).toBe(true);
-        expect(await h.head(), context).toBe(before);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          { arbitrary: badBodies, weight: 6 },
+          { arbitrary: badReads, weight: 2 },
+          { arbitrary: badAuth, weight: 1 },
+        ),
+        async (req) => {
+          runs += 1;
+          const before = await h.head();
+          const res = await send(req, h.token.merchant);
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          const context = `${req.name}: ${res.statusCode} ${res.body.slice(0, 300)}`;
+          expect(res.statusCode, context).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode, context).toBeLessThan(500);
+          expect(String(res.headers['content-type']), context).toMatch(/^application\/problem\+json/);
+          const problem = res.json() as { status?: number; code?: string; field?: unknown; title?: string };
+          expect(problem.status, context).toBe(res.statusCode);
+          expect(problem.code, context).toMatch(/^SETTLE_ERR_/);
+          expect(typeof problem.field === 'string' && problem.field.length > 0, context).toBe(true);
+          expect(await h.head(), context).toBe(before);
+        },
+      ),
       { numRuns: RUNS },
     );
     expect(runs).toBeGreaterThanOrEqual(1000);

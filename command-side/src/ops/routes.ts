@@ -15,25 +15,33 @@ export interface OpsDeps {
 export async function opsRoutes(app: FastifyInstance, deps: OpsDeps): Promise<void> {
   app.get('/health/live', { schema: { tags: ['ops'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
 
-  app.get('/health/ready', { schema: { tags: ['ops'], summary: 'Readiness: every part this process needs answers' } }, async (_request, reply) => {
-    const results = await Promise.all(
-      deps.readiness.map(async (r) => {
-        try {
-          await withTimeout(r.check(), 2000);
-          return { name: r.name, status: 'up' as const };
-        } catch (error) {
-          return { name: r.name, status: 'down' as const, error: (error as Error).message };
-        }
-      }),
-    );
-    const ready = results.every((r) => r.status === 'up');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
-  });
+  app.get(
+    '/health/ready',
+    { schema: { tags: ['ops'], summary: 'Readiness: every part this process needs answers' } },
+    async (_request, reply) => {
+      const results = await Promise.all(
+        deps.readiness.map(async (r) => {
+          try {
+            await withTimeout(r.check(), 2000);
+            return { name: r.name, status: 'up' as const };
+          } catch (error) {
+            return { name: r.name, status: 'down' as const, error: (error as Error).message };
+          }
+        }),
+      );
+      const ready = results.every((r) => r.status === 'up');
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
+    },
+  );
 
-  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
-    reply.type(deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    { schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: false } },
+    async (_request, reply) => {
+      reply.type(deps.metrics.registry.contentType);
+      return deps.metrics.registry.metrics();
+    },
+  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -83,7 +83,8 @@ export function parseAddress(text: string): { family: 4 | 6; value: bigint } | u
   const [head, rest] = body.includes('::') ? body.split('::') : [body, undefined];
   const left = head ? head.split(':') : [];
   const right = rest ? rest.split(':') : [];
-  const groups = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const groups =
+    rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   if (groups.length !== 8) return undefined;
   let value = 0n;
   for (const g of groups) value = (value << 16n) | BigInt(parseInt(g, 16));
@@ -101,7 +102,12 @@ export function parseCidr(text: string): Cidr {
   if (!parsed || extra !== undefined) throw new Error(`"${text}" is not a CIDR range such as 10.0.0.0/8 or fd00::/8`);
   const width = parsed.family === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? width : Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > width || (prefixText !== undefined && !/^\d+$/.test(prefixText)))
+  if (
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > width ||
+    (prefixText !== undefined && !/^\d+$/.test(prefixText))
+  )
     throw new Error(`"${text}" has a prefix length outside 0..${width}`);
   return { family: parsed.family, network: parsed.value & mask(parsed.family, prefix), prefix, text: text.trim() };
 }

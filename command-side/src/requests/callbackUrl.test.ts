@@ -52,7 +52,20 @@ const FORBIDDEN: [string, string][] = [
   ['5f00::1', 'SRv6'],
 ];
 
-const PUBLIC = ['8.8.8.8', '1.1.1.1', '93.184.215.14', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '169.253.255.255', '223.255.255.255', '2606:4700:4700::1111', '2a00:1450:4001:80e::200e', '2001:4860:4860::8888'];
+const PUBLIC = [
+  '8.8.8.8',
+  '1.1.1.1',
+  '93.184.215.14',
+  '100.63.255.255',
+  '100.128.0.0',
+  '172.15.255.255',
+  '172.32.0.0',
+  '169.253.255.255',
+  '223.255.255.255',
+  '2606:4700:4700::1111',
+  '2a00:1450:4001:80e::200e',
+  '2001:4860:4860::8888',
+];
 
 describe('forbidden address ranges', () => {
   it.each(FORBIDDEN)('%s is forbidden (%s)', (address, label) => {
@@ -80,7 +93,8 @@ describe('forbidden address ranges', () => {
     expect(parseCidr('10.0.0.0/8')).toMatchObject({ family: 4, prefix: 8 });
     expect(parseCidr('fd00::/8')).toMatchObject({ family: 6, prefix: 8 });
     expect(parseCidr('10.1.2.3')).toMatchObject({ prefix: 32 });
-    for (const bad of ['10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/8/9', 'example.com/8', 'fd00::/129', '10.0.0.0/ 8']) expect(() => parseCidr(bad)).toThrow();
+    for (const bad of ['10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/8/9', 'example.com/8', 'fd00::/129', '10.0.0.0/ 8'])
+      expect(() => parseCidr(bad)).toThrow();
   });
 
   it('lets an allowlist open a private range, and only that range', () => {
@@ -96,7 +110,8 @@ describe('forbidden address ranges', () => {
     const dev = createAddressPolicy({ allowLoopback: true });
     expect(dev.forbiddenReason('127.0.0.1')).toBeUndefined();
     expect(dev.forbiddenReason('::1')).toBeUndefined();
-    for (const [address] of FORBIDDEN.filter(([, label]) => label !== 'loopback')) expect(dev.forbiddenReason(address)).toBeDefined();
+    for (const [address] of FORBIDDEN.filter(([, label]) => label !== 'loopback'))
+      expect(dev.forbiddenReason(address)).toBeDefined();
   });
 });
 
@@ -117,7 +132,7 @@ describe('callback URL policy', () => {
     'sneaky.example': ['93.184.215.14', '10.0.0.5'],
     'metadata.example': ['169.254.169.254'],
     'mapped.example': ['::ffff:127.0.0.1'],
-    'localhost': ['127.0.0.1', '::1'],
+    localhost: ['127.0.0.1', '::1'],
     'internal.corp': ['10.20.3.4'],
   };
   const resolve = async (host: string) => {
@@ -128,20 +143,39 @@ describe('callback URL policy', () => {
   const dev = createCallbackUrlPolicy({ production: false, resolve });
   const prod = createCallbackUrlPolicy({ production: true, resolve });
 
-  it.each(['http://169.254.169.254/', 'http://10.1.2.3/', 'http://[::ffff:a9fe:a9fe]/', 'http://100.64.0.1/', 'http://[fd00::1]/', 'http://[fe80::1]/', 'http://[2002:a9fe:a9fe::]/', 'http://[64:ff9b::a9fe:a9fe]/', 'http://[::ffff:127.0.0.1]/', 'http://0xa9.0xfe.0xa9.0xfe/', 'http://2852039166/', 'http://224.0.0.1/', 'http://0.0.0.0/', 'http://[::]/', 'http://metadata.example/', 'http://sneaky.example/', 'http://mapped.example/'])(
-    '%s is refused with 422 naming callbackUrl, even in development',
-    async (url) => {
-      for (const policy of [dev, prod]) {
-        const problem = await refusal(policy.check(url, 'callbackUrl'));
-        expect(problem.statusCode).toBe(422);
-        expect(problem.field).toBe('callbackUrl');
-      }
-    },
-  );
+  it.each([
+    'http://169.254.169.254/',
+    'http://10.1.2.3/',
+    'http://[::ffff:a9fe:a9fe]/',
+    'http://100.64.0.1/',
+    'http://[fd00::1]/',
+    'http://[fe80::1]/',
+    'http://[2002:a9fe:a9fe::]/',
+    'http://[64:ff9b::a9fe:a9fe]/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://0xa9.0xfe.0xa9.0xfe/',
+    'http://2852039166/',
+    'http://224.0.0.1/',
+    'http://0.0.0.0/',
+    'http://[::]/',
+    'http://metadata.example/',
+    'http://sneaky.example/',
+    'http://mapped.example/',
+  ])('%s is refused with 422 naming callbackUrl, even in development', async (url) => {
+    for (const policy of [dev, prod]) {
+      const problem = await refusal(policy.check(url, 'callbackUrl'));
+      expect(problem.statusCode).toBe(422);
+      expect(problem.field).toBe('callbackUrl');
+    }
+  });
 
   it('refuses public IP literals: callbacks name a host', async () => {
-    expect((await refusal(prod.check('https://93.184.215.14/hook', 'callbackUrl'))).message).toContain('not an IP address');
-    expect((await refusal(dev.check('http://[2606:4700:4700::1111]/', 'callbackUrl'))).message).toContain('not an IP address');
+    expect((await refusal(prod.check('https://93.184.215.14/hook', 'callbackUrl'))).message).toContain(
+      'not an IP address',
+    );
+    expect((await refusal(dev.check('http://[2606:4700:4700::1111]/', 'callbackUrl'))).message).toContain(
+      'not an IP address',
+    );
   });
 
   it('accepts public hosts; production wants https', async () => {
@@ -160,7 +194,16 @@ describe('callback URL policy', () => {
   });
 
   it('refuses other schemes, credentials, unresolvable hosts and garbage', async () => {
-    for (const url of ['ftp://merchant.example/', 'file:///etc/passwd', 'gopher://merchant.example/', 'javascript:alert(1)', 'https://user:pw@merchant.example/', 'https://nowhere.invalid/', 'not a url', '//merchant.example/'])
+    for (const url of [
+      'ftp://merchant.example/',
+      'file:///etc/passwd',
+      'gopher://merchant.example/',
+      'javascript:alert(1)',
+      'https://user:pw@merchant.example/',
+      'https://nowhere.invalid/',
+      'not a url',
+      '//merchant.example/',
+    ])
       expect((await refusal(dev.check(url, 'callbackUrl'))).statusCode).toBe(422);
   });
 

@@ -1,6 +1,13 @@
 import { lookup } from 'node:dns/promises';
 import { ERR_VALIDATION, HttpProblem } from '../errors.js';
-import { createAddressPolicy, inCidr, isLoopback, parseAddress, parseCidr, type AddressPolicy } from './addressPolicy.js';
+import {
+  createAddressPolicy,
+  inCidr,
+  isLoopback,
+  parseAddress,
+  parseCidr,
+  type AddressPolicy,
+} from './addressPolicy.js';
 
 export interface CallbackUrlPolicy {
   /** Throws a 422 problem naming `field` when the URL may not be called. */
@@ -27,8 +34,10 @@ const MAX_ADDRESSES = 32;
 export function createCallbackUrlPolicy(opts: CallbackUrlPolicyOptions): CallbackUrlPolicy {
   const allowlist = (opts.allowlist ?? []).map(parseCidr);
   const addresses = createAddressPolicy({ allowLoopback: !opts.production, allowlist: opts.allowlist ?? [] });
-  const resolve = opts.resolve ?? (async (host: string) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address));
-  const reject = (field: string, detail: string) => new HttpProblem(422, ERR_VALIDATION, 'Invalid callback URL', detail, field);
+  const resolve =
+    opts.resolve ?? (async (host: string) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address));
+  const reject = (field: string, detail: string) =>
+    new HttpProblem(422, ERR_VALIDATION, 'Invalid callback URL', detail, field);
   return {
     addresses,
     async check(raw, field) {

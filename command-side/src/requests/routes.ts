@@ -1,10 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  paymentRequestDecider,
-  requestStreamId,
-  type PaymentRequestState,
-  type RegisterRequest,
-} from '@settle/domain';
+import { paymentRequestDecider, requestStreamId, type PaymentRequestState, type RegisterRequest } from '@settle/domain';
 import {
   deterministicId,
   handleCommand,
@@ -18,8 +13,24 @@ import {
 } from '@settle/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole } from '../auth/plugin.js';
-import { ERR_IDEMPOTENCY_IN_PROGRESS, ERR_IDEMPOTENCY_MISMATCH, ERR_NOT_FOUND, ERR_PRECONDITION_FAILED, HttpProblem } from '../errors.js';
-import { REQUEST_BODY_LIMIT, acceptedResponse, cancelBody, cancelHeaders, idempotencyHeaders, idParams, readHeaders, registerBody, requestView } from './schemas.js';
+import {
+  ERR_IDEMPOTENCY_IN_PROGRESS,
+  ERR_IDEMPOTENCY_MISMATCH,
+  ERR_NOT_FOUND,
+  ERR_PRECONDITION_FAILED,
+  HttpProblem,
+} from '../errors.js';
+import {
+  REQUEST_BODY_LIMIT,
+  acceptedResponse,
+  cancelBody,
+  cancelHeaders,
+  idempotencyHeaders,
+  idParams,
+  readHeaders,
+  registerBody,
+  requestView,
+} from './schemas.js';
 import type { CallbackUrlPolicy } from './callbackUrl.js';
 
 export interface RequestRoutesDeps {
@@ -30,7 +41,14 @@ export interface RequestRoutesDeps {
   now?: () => Date;
 }
 
-type RegisterBody = { amount: number; currency: string; reference: string; description?: string; callbackUrl?: string; metadata?: Record<string, string> };
+type RegisterBody = {
+  amount: number;
+  currency: string;
+  reference: string;
+  description?: string;
+  callbackUrl?: string;
+  metadata?: Record<string, string>;
+};
 
 const fingerprint = (body: unknown): string => createHash('sha256').update(canonicalJson(body)).digest('base64url');
 
@@ -44,7 +62,8 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-const notFound = (id: string) => new HttpProblem(404, ERR_NOT_FOUND, 'Not found', `payment request ${id} was not found`, 'id');
+const notFound = (id: string) =>
+  new HttpProblem(404, ERR_NOT_FOUND, 'Not found', `payment request ${id} was not found`, 'id');
 
 function view(state: PaymentRequestState, revision: number, position: number) {
   return {
@@ -69,7 +88,14 @@ function view(state: PaymentRequestState, revision: number, position: number) {
 function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"?(-?\d+)"?\s*$/.exec(header);
-  if (!m) throw new HttpProblem(400, ERR_PRECONDITION_FAILED, 'Invalid If-Match', 'If-Match must be an ETag returned by GET', 'If-Match');
+  if (!m)
+    throw new HttpProblem(
+      400,
+      ERR_PRECONDITION_FAILED,
+      'Invalid If-Match',
+      'If-Match must be an ETag returned by GET',
+      'If-Match',
+    );
   return Number(m[1]);
 }
 
@@ -100,9 +126,21 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
       const scope = `${principal.clientId}:POST /v1/requests`;
       const begun = await deps.idempotency.begin(scope, key, fingerprint(body));
       if (begun.state === 'mismatch')
-        throw new HttpProblem(422, ERR_IDEMPOTENCY_MISMATCH, 'Idempotency key reused', 'this Idempotency-Key was used with a different body', 'Idempotency-Key');
+        throw new HttpProblem(
+          422,
+          ERR_IDEMPOTENCY_MISMATCH,
+          'Idempotency key reused',
+          'this Idempotency-Key was used with a different body',
+          'Idempotency-Key',
+        );
       if (begun.state === 'in_progress')
-        throw new HttpProblem(409, ERR_IDEMPOTENCY_IN_PROGRESS, 'Request in progress', 'a request with this Idempotency-Key is still being processed', 'Idempotency-Key');
+        throw new HttpProblem(
+          409,
+          ERR_IDEMPOTENCY_IN_PROGRESS,
+          'Request in progress',
+          'a request with this Idempotency-Key is still being processed',
+          'Idempotency-Key',
+        );
       if (begun.state === 'completed') {
         const r = begun.response;
         for (const [h, v] of Object.entries(r.headers ?? {})) reply.header(h, v);
@@ -119,14 +157,27 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
         else
           await deps.idempotency.complete(scope, key, {
             statusCode: 500,
-            body: { type: 'https://settle.dev/problems/internal', title: 'Internal error', status: 500, code: 'SETTLE_ERR_INTERNAL', detail: 'the first attempt failed' },
+            body: {
+              type: 'https://settle.dev/problems/internal',
+              title: 'Internal error',
+              status: 500,
+              code: 'SETTLE_ERR_INTERNAL',
+              detail: 'the first attempt failed',
+            },
           });
         throw error;
       }
     },
   );
 
-  async function register(merchantId: string, body: RegisterBody, requestId: string, reply: FastifyReply, scope?: string, key?: string) {
+  async function register(
+    merchantId: string,
+    body: RegisterBody,
+    requestId: string,
+    reply: FastifyReply,
+    scope?: string,
+    key?: string,
+  ) {
     if (body.callbackUrl !== undefined) await deps.callbackUrls.check(body.callbackUrl, 'callbackUrl');
     const command: RegisterRequest = {
       type: 'RegisterRequest',
@@ -155,9 +206,15 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
       throw error;
     }
     deps.metrics?.commands.inc({ command: 'RegisterRequest', outcome: 'accepted' });
-    const response = { id: requestId, authId: result.state.authId, status: 'REGISTERED', position: String(result.position) };
+    const response = {
+      id: requestId,
+      authId: result.state.authId,
+      status: 'REGISTERED',
+      position: String(result.position),
+    };
     const location = `/v1/requests/${requestId}`;
-    if (scope && key) await deps.idempotency.complete(scope, key, { statusCode: 202, body: response, headers: { location } });
+    if (scope && key)
+      await deps.idempotency.complete(scope, key, { statusCode: 202, body: response, headers: { location } });
     return reply.code(202).header('location', location).send(response);
   }
   const store = () => deps.eventStore;
@@ -166,12 +223,23 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
     '/v1/requests/:id',
     {
       ...auth,
-      schema: { tags: ['requests'], summary: 'A payment request, from its events', security: [{ bearer: [] }], params: idParams, headers: readHeaders, response: { 200: requestView, 304: { type: 'null' } } },
+      schema: {
+        tags: ['requests'],
+        summary: 'A payment request, from its events',
+        security: [{ bearer: [] }],
+        params: idParams,
+        headers: readHeaders,
+        response: { 200: requestView, 304: { type: 'null' } },
+      },
     },
     async (request, reply) => {
       const principal = requireRole(request, 'merchant', 'operator', 'admin');
       const { id } = request.params as { id: string };
-      const { state, revision, position } = await loadAggregate(deps.eventStore, requestStreamId(id), paymentRequestDecider);
+      const { state, revision, position } = await loadAggregate(
+        deps.eventStore,
+        requestStreamId(id),
+        paymentRequestDecider,
+      );
       if (!state.exists || !canSee(principal, state)) throw notFound(id);
       const etag = `"${revision}"`;
       reply.header('etag', etag).header('cache-control', 'private, no-cache');
@@ -213,7 +281,9 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
       );
       deps.metrics?.commands.inc({ command: 'CancelRequest', outcome: 'accepted' });
       reply.header('etag', `"${result.revision}"`);
-      return reply.code(202).send({ id, authId: result.state.authId, status: result.state.status, position: String(result.position) });
+      return reply
+        .code(202)
+        .send({ id, authId: result.state.authId, status: result.state.status, position: String(result.position) });
     },
   );
 }

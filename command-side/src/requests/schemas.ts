@@ -8,7 +8,16 @@ const TEXT = '^[^\\u0000-\\u001f\\u007f]*$';
 /** As TEXT, but line breaks and tabs are fine in free text. */
 const FREE_TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
 
-export const STATUSES = ['REGISTERED', 'AUTHORIZING', 'AUTHORIZED', 'SETTLED', 'DECLINED', 'FAILED', 'CANCELLED', 'ARCHIVED'];
+export const STATUSES = [
+  'REGISTERED',
+  'AUTHORIZING',
+  'AUTHORIZED',
+  'SETTLED',
+  'DECLINED',
+  'FAILED',
+  'CANCELLED',
+  'ARCHIVED',
+];
 
 export const registerBody = {
   type: 'object',
@@ -52,7 +61,10 @@ export const acceptedResponse = {
     id: { type: 'string' },
     authId: { type: 'string' },
     status: { type: 'string', enum: STATUSES },
-    position: { type: 'string', description: 'global position of the last event written; pass it as minPosition to read your write' },
+    position: {
+      type: 'string',
+      description: 'global position of the last event written; pass it as minPosition to read your write',
+    },
   },
 } as const;
 

@@ -16,7 +16,11 @@ async function post(body: unknown, headers: Record<string, string> = {}, url = '
     headers: { authorization: `Bearer ${h.token.merchant}`, 'content-type': 'application/json', ...headers },
     payload: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.statusCode, type: String(res.headers['content-type']), body: res.json() as { field?: string; code?: string; detail?: string } };
+  return {
+    status: res.statusCode,
+    type: String(res.headers['content-type']),
+    body: res.json() as { field?: string; code?: string; detail?: string },
+  };
 }
 
 /** Asserts a refusal naming `field` that stored nothing. */
@@ -32,7 +36,11 @@ async function refused(status: number, field: string, body: unknown, headers: Re
 describe('POST /v1/requests validation', () => {
   it('accepts a valid registration (the refusals below are not vacuous)', async () => {
     const before = await h.head();
-    const res = await post({ ...valid, metadata: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, 'v'.repeat(500)])), callbackUrl: 'https://merchant.example/hook' });
+    const res = await post({
+      ...valid,
+      metadata: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, 'v'.repeat(500)])),
+      callbackUrl: 'https://merchant.example/hook',
+    });
     expect(res.status).toBe(202);
     expect(await h.head()).toBeGreaterThan(before);
   });
@@ -52,7 +60,11 @@ describe('POST /v1/requests validation', () => {
     ['reference with NUL', { ...valid, reference: 'a\u0000b' }, 'reference'],
     ['reference with CRLF', { ...valid, reference: 'a\r\nSet-Cookie: x' }, 'reference'],
     ['description too long', { ...valid, description: 'd'.repeat(1001) }, 'description'],
-    ['21 metadata keys', { ...valid, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata'],
+    [
+      '21 metadata keys',
+      { ...valid, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) },
+      'metadata',
+    ],
     ['metadata value of 501 characters', { ...valid, metadata: { k: 'v'.repeat(501) } }, 'metadata.k'],
     ['metadata value not a string', { ...valid, metadata: { k: 1 } }, 'metadata.k'],
     ['metadata key too long', { ...valid, metadata: { ['k'.repeat(41)]: 'v' } }, 'metadata'],
@@ -94,7 +106,11 @@ describe('POST /v1/requests validation', () => {
   it('refuses malformed JSON, prototype-pollution keys and a non-JSON body', async () => {
     await refused(400, 'body', '{"amount": 1,');
     await refused(400, 'body', `{"amount":1250,"currency":"EUR","reference":"p","__proto__":{"polluted":true}}`);
-    await refused(400, 'body', `{"amount":1250,"currency":"EUR","reference":"p","constructor":{"prototype":{"polluted":true}}}`);
+    await refused(
+      400,
+      'body',
+      `{"amount":1250,"currency":"EUR","reference":"p","constructor":{"prototype":{"polluted":true}}}`,
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     await refused(400, 'body', 'amount=1', { 'content-type': 'text/plain' });
     await refused(415, 'Content-Type', '<amount>1</amount>', { 'content-type': 'application/xml' });
@@ -111,10 +127,19 @@ describe('POST /v1/requests validation', () => {
       expect(res.statusCode).toBe(400);
       expect(res.json().field).toBe('id');
     }
-    const res = await h.app.inject({ method: 'GET', url: '/v1/requests/abc', headers: { authorization: `Bearer ${h.token.merchant}`, 'if-none-match': 'x'.repeat(200) } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/v1/requests/abc',
+      headers: { authorization: `Bearer ${h.token.merchant}`, 'if-none-match': 'x'.repeat(200) },
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json().field).toBe('if-none-match');
-    const cancel = await h.app.inject({ method: 'POST', url: '/v1/requests/abc/cancel', headers: { authorization: `Bearer ${h.token.merchant}`, 'if-match': 'not-an-etag' }, payload: {} });
+    const cancel = await h.app.inject({
+      method: 'POST',
+      url: '/v1/requests/abc/cancel',
+      headers: { authorization: `Bearer ${h.token.merchant}`, 'if-match': 'not-an-etag' },
+      payload: {},
+    });
     expect(cancel.statusCode).toBe(400);
     expect(cancel.json().field).toBe('If-Match');
   });
@@ -123,7 +148,11 @@ describe('POST /v1/requests validation', () => {
   // before any hook or error handler runs. Fix: `frameworkErrors` in createHttpApp (app.ts) sending
   // a problem+json; this test then fails and should become a plain `it`.
   it('answers an over-long path parameter with problem+json', async () => {
-    const res = await h.app.inject({ method: 'GET', url: `/v1/requests/${'a'.repeat(101)}`, headers: { authorization: `Bearer ${h.token.merchant}` } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: `/v1/requests/${'a'.repeat(101)}`,
+      headers: { authorization: `Bearer ${h.token.merchant}` },
+    });
     expect(res.statusCode).toBeLessThan(500);
     expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
   });

@@ -34,7 +34,10 @@ export type ClientRegistered = DomainEvent<
     registeredAt: string;
   }
 >;
-export type ClientSecretRotated = DomainEvent<'ClientSecretRotated', { clientId: string; secretHash: string; rotatedAt: string }>;
+export type ClientSecretRotated = DomainEvent<
+  'ClientSecretRotated',
+  { clientId: string; secretHash: string; rotatedAt: string }
+>;
 export type ClientDisabled = DomainEvent<'ClientDisabled', { clientId: string; reason: string; disabledAt: string }>;
 export type WebhookSecretRotated = DomainEvent<
   'WebhookSecretRotated',
@@ -50,11 +53,22 @@ export type ClientEvent = ClientRegistered | ClientSecretRotated | ClientDisable
 
 export type RegisterClient = {
   type: 'RegisterClient';
-  data: { clientId: string; name: string; roles: ClientRole[]; merchantId?: string; secretHash: string; webhookSecretCiphertext?: string; now: string };
+  data: {
+    clientId: string;
+    name: string;
+    roles: ClientRole[];
+    merchantId?: string;
+    secretHash: string;
+    webhookSecretCiphertext?: string;
+    now: string;
+  };
 };
 export type RotateClientSecret = { type: 'RotateClientSecret'; data: { secretHash: string; now: string } };
 export type DisableClient = { type: 'DisableClient'; data: { reason: string; now: string } };
-export type RotateWebhookSecret = { type: 'RotateWebhookSecret'; data: { webhookSecretCiphertext: string; graceMs: number; now: string } };
+export type RotateWebhookSecret = {
+  type: 'RotateWebhookSecret';
+  data: { webhookSecretCiphertext: string; graceMs: number; now: string };
+};
 export type ClientCommand = RegisterClient | RotateClientSecret | DisableClient | RotateWebhookSecret;
 
 export interface ClientState {
@@ -88,11 +102,13 @@ export function decideClient(command: ClientCommand, state: ClientState): Client
   if (command.type === 'RegisterClient') {
     const d = command.data;
     if (state.exists) throw new DomainError(ERR_CLIENT_EXISTS, 'conflict', `client ${d.clientId} already exists`, 'id');
-    if (!CLIENT_ID.test(d.clientId)) throw invalid('id', 'id must be 3–63 characters of a–z, 0–9 and "-", starting with a letter or digit');
+    if (!CLIENT_ID.test(d.clientId))
+      throw invalid('id', 'id must be 3–63 characters of a–z, 0–9 and "-", starting with a letter or digit');
     if (d.name.trim() === '' || d.name.length > 200) throw invalid('name', 'name must be 1–200 characters');
     if (d.roles.length === 0 || d.roles.some((r) => !CLIENT_ROLES.includes(r)))
       throw invalid('roles', `roles must be a non-empty list of ${CLIENT_ROLES.join(', ')}`);
-    if (d.roles.includes('merchant') && !d.merchantId) throw invalid('merchantId', 'a merchant client needs a merchantId');
+    if (d.roles.includes('merchant') && !d.merchantId)
+      throw invalid('merchantId', 'a merchant client needs a merchantId');
     checkHash(d.secretHash);
     if (d.webhookSecretCiphertext !== undefined) checkCiphertext('webhookSecretCiphertext', d.webhookSecretCiphertext);
     return [
@@ -114,11 +130,21 @@ export function decideClient(command: ClientCommand, state: ClientState): Client
   switch (command.type) {
     case 'DisableClient':
       if (state.disabled) return [];
-      return [{ type: 'ClientDisabled', data: { clientId: state.clientId, reason: command.data.reason, disabledAt: command.data.now } }];
+      return [
+        {
+          type: 'ClientDisabled',
+          data: { clientId: state.clientId, reason: command.data.reason, disabledAt: command.data.now },
+        },
+      ];
     case 'RotateClientSecret':
       if (state.disabled) throw new DomainError(ERR_CLIENT_DISABLED, 'illegal_state', 'the client is disabled', 'id');
       checkHash(command.data.secretHash);
-      return [{ type: 'ClientSecretRotated', data: { clientId: state.clientId, secretHash: command.data.secretHash, rotatedAt: command.data.now } }];
+      return [
+        {
+          type: 'ClientSecretRotated',
+          data: { clientId: state.clientId, secretHash: command.data.secretHash, rotatedAt: command.data.now },
+        },
+      ];
     case 'RotateWebhookSecret': {
       if (state.disabled) throw new DomainError(ERR_CLIENT_DISABLED, 'illegal_state', 'the client is disabled', 'id');
       checkCiphertext('webhookSecretCiphertext', command.data.webhookSecretCiphertext);
@@ -126,7 +152,12 @@ export function decideClient(command: ClientCommand, state: ClientState): Client
       return [
         {
           type: 'WebhookSecretRotated',
-          data: { clientId: state.clientId, webhookSecretCiphertext: command.data.webhookSecretCiphertext, rotatedAt: command.data.now, previousValidUntil },
+          data: {
+            clientId: state.clientId,
+            webhookSecretCiphertext: command.data.webhookSecretCiphertext,
+            rotatedAt: command.data.now,
+            previousValidUntil,
+          },
         },
       ];
     }
@@ -160,7 +191,10 @@ export function evolveClient(state: ClientState, event: ClientEvent): ClientStat
         ...rest,
         webhookSecretCiphertext: event.data.webhookSecretCiphertext,
         ...(state.webhookSecretCiphertext
-          ? { previousWebhookSecretCiphertext: state.webhookSecretCiphertext, previousWebhookSecretValidUntil: event.data.previousValidUntil }
+          ? {
+              previousWebhookSecretCiphertext: state.webhookSecretCiphertext,
+              previousWebhookSecretValidUntil: event.data.previousValidUntil,
+            }
           : {}),
         updatedAt: event.data.rotatedAt,
       };

@@ -97,7 +97,11 @@ export function decide(command: PaymentRequestCommand, state: PaymentRequestStat
   switch (command.type) {
     case 'RegisterRequest': {
       if (state.exists)
-        throw new DomainError(ERR_REQUEST_ALREADY_EXISTS, 'conflict', `payment request ${state.requestId} already exists`);
+        throw new DomainError(
+          ERR_REQUEST_ALREADY_EXISTS,
+          'conflict',
+          `payment request ${state.requestId} already exists`,
+        );
       validateRegistration(command.data);
       const { now, ...rest } = command.data;
       return [{ type: 'RequestRegistered', data: { ...rest, registeredAt: now } }];
@@ -108,8 +112,7 @@ export function decide(command: PaymentRequestCommand, state: PaymentRequestStat
       if (attempt <= state.attempts) return [];
       if (attempt !== state.attempts + 1)
         throw illegalState(`attempt ${attempt} cannot follow attempt ${state.attempts}`);
-      const canStart =
-        state.status === 'REGISTERED' || (state.status === 'AUTHORIZING' && !state.attemptInFlight);
+      const canStart = state.status === 'REGISTERED' || (state.status === 'AUTHORIZING' && !state.attemptInFlight);
       if (!canStart) return [];
       return [
         {
@@ -191,7 +194,10 @@ export function decide(command: PaymentRequestCommand, state: PaymentRequestStat
       if (state.notified === d.forStatus || d.attempt <= state.notificationAttempts) return [];
       if (d.ok)
         return [
-          { type: 'MerchantNotified', data: { attempt: d.attempt, httpStatus: d.httpStatus, forStatus: d.forStatus, webhookId: d.webhookId } },
+          {
+            type: 'MerchantNotified',
+            data: { attempt: d.attempt, httpStatus: d.httpStatus, forStatus: d.forStatus, webhookId: d.webhookId },
+          },
         ];
       return [
         {
@@ -211,7 +217,8 @@ export function decide(command: PaymentRequestCommand, state: PaymentRequestStat
     case 'ArchiveRequest': {
       requireExisting(state);
       if (state.status === 'ARCHIVED') return [];
-      if (!isTerminal(state.status)) throw illegalState(`a payment request in status ${state.status} cannot be archived`);
+      if (!isTerminal(state.status))
+        throw illegalState(`a payment request in status ${state.status} cannot be archived`);
       return [{ type: 'RequestArchived', data: { archivedAt: command.data.now } }];
     }
   }

@@ -1,14 +1,7 @@
 import type { DomainEvent } from '../envelope.js';
 
 export type RequestStatus =
-  | 'REGISTERED'
-  | 'AUTHORIZING'
-  | 'AUTHORIZED'
-  | 'SETTLED'
-  | 'DECLINED'
-  | 'FAILED'
-  | 'CANCELLED'
-  | 'ARCHIVED';
+  'REGISTERED' | 'AUTHORIZING' | 'AUTHORIZED' | 'SETTLED' | 'DECLINED' | 'FAILED' | 'CANCELLED' | 'ARCHIVED';
 
 export const TERMINAL_STATUSES: readonly RequestStatus[] = ['SETTLED', 'DECLINED', 'FAILED', 'CANCELLED'];
 
@@ -55,7 +48,15 @@ export type MerchantNotified = DomainEvent<
 >;
 export type MerchantNotificationFailed = DomainEvent<
   'MerchantNotificationFailed',
-  { attempt: number; httpStatus: number; forStatus: RequestStatus; webhookId: string; error: string; final: boolean; nextAttemptAt?: string }
+  {
+    attempt: number;
+    httpStatus: number;
+    forStatus: RequestStatus;
+    webhookId: string;
+    error: string;
+    final: boolean;
+    nextAttemptAt?: string;
+  }
 >;
 export type RequestArchived = DomainEvent<'RequestArchived', { archivedAt: string }>;
 

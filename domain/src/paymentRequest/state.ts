@@ -59,7 +59,13 @@ export function evolve(state: PaymentRequestState, event: PaymentRequestEvent): 
       };
     }
     case 'PaymentAuthorizationRequested':
-      return { ...state, status: 'AUTHORIZING', attempts: event.data.attempt, attemptInFlight: true, nextAttemptAt: undefined };
+      return {
+        ...state,
+        status: 'AUTHORIZING',
+        attempts: event.data.attempt,
+        attemptInFlight: true,
+        nextAttemptAt: undefined,
+      };
     case 'PaymentAuthorized':
       return {
         ...state,
@@ -79,7 +85,13 @@ export function evolve(state: PaymentRequestState, event: PaymentRequestEvent): 
     case 'PaymentDeclined':
       return { ...state, status: 'DECLINED', attemptInFlight: false, nextAttemptAt: undefined };
     case 'PaymentFailed':
-      return { ...state, status: 'FAILED', attemptInFlight: false, nextAttemptAt: undefined, lastError: event.data.lastError };
+      return {
+        ...state,
+        status: 'FAILED',
+        attemptInFlight: false,
+        nextAttemptAt: undefined,
+        lastError: event.data.lastError,
+      };
     case 'CallbackReceived': {
       const next = { ...state, callbackEventIds: [...state.callbackEventIds, event.data.providerEventId] };
       if (event.data.type === 'payment.captured' && state.status === 'AUTHORIZING') {

@@ -45,7 +45,11 @@ export const preferencesDecider: Decider<PreferencesState, RegisterPreferences, 
     if (input.locale !== undefined && (input.locale.length > 35 || !LOCALE.test(input.locale)))
       throw invalid('locale', 'locale must be a BCP 47 language tag such as "en" or "fr-BE"', ERR_PREFERENCES_INVALID);
     if (input.timezone !== undefined && (input.timezone.length > 64 || !TIMEZONE.test(input.timezone)))
-      throw invalid('timezone', 'timezone must be an IANA zone name such as "Europe/Brussels"', ERR_PREFERENCES_INVALID);
+      throw invalid(
+        'timezone',
+        'timezone must be an IANA zone name such as "Europe/Brussels"',
+        ERR_PREFERENCES_INVALID,
+      );
     if (input.notifyOn !== undefined) {
       const bad = input.notifyOn.find((s) => !NOTIFIABLE.includes(s));
       if (bad !== undefined)

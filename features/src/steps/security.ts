@@ -17,22 +17,38 @@ async function countBefore(world: SettleWorld): Promise<void> {
   world.counters.set('listed', (await world.api.requestList('demo-operator', {}, 1)).totalCount);
 }
 
-When('I register a payment request with the callback URL {string}', async function (this: SettleWorld, callbackUrl: string) {
-  await countBefore(this);
-  await register(this, this.me, { amount: 1000, currency: 'EUR', reference: this.unique('ssrf'), callbackUrl });
-});
+When(
+  'I register a payment request with the callback URL {string}',
+  async function (this: SettleWorld, callbackUrl: string) {
+    await countBefore(this);
+    await register(this, this.me, { amount: 1000, currency: 'EUR', reference: this.unique('ssrf'), callbackUrl });
+  },
+);
 
-When('I register a payment request whose description makes the body larger than 64 KiB', async function (this: SettleWorld) {
-  await countBefore(this);
-  // Well under the server-wide 1 MiB: only the route's own limit can refuse it.
-  await register(this, this.me, { amount: 1000, currency: 'EUR', reference: this.unique('big'), description: 'x'.repeat(64 * KIB + 1) });
-});
+When(
+  'I register a payment request whose description makes the body larger than 64 KiB',
+  async function (this: SettleWorld) {
+    await countBefore(this);
+    // Well under the server-wide 1 MiB: only the route's own limit can refuse it.
+    await register(this, this.me, {
+      amount: 1000,
+      currency: 'EUR',
+      reference: this.unique('big'),
+      description: 'x'.repeat(64 * KIB + 1),
+    });
+  },
+);
 
 When(
   'I register a valid payment request with an Idempotency-Key of {int} characters',
   async function (this: SettleWorld, length: number) {
     await countBefore(this);
-    await register(this, this.me, { amount: 1000, currency: 'EUR', reference: this.unique('key') }, { 'Idempotency-Key': 'k'.repeat(length) });
+    await register(
+      this,
+      this.me,
+      { amount: 1000, currency: 'EUR', reference: this.unique('key') },
+      { 'Idempotency-Key': 'k'.repeat(length) },
+    );
   },
 );
 
@@ -44,7 +60,12 @@ When('the same genuine payment.captured callback for it arrives twice', async fu
   const body = JSON.stringify({
     type: 'payment.captured',
     id: `evt_${randomBytes(8).toString('hex')}`,
-    data: { paymentId: `pay_${randomBytes(8).toString('hex')}`, requestId: this.theRequest.id, amount: this.theRequest.amount, currency: 'EUR' },
+    data: {
+      paymentId: `pay_${randomBytes(8).toString('hex')}`,
+      requestId: this.theRequest.id,
+      amount: this.theRequest.amount,
+      currency: 'EUR',
+    },
   });
   const id = `msg_${randomBytes(8).toString('hex')}`;
   const at = new Date();
@@ -71,13 +92,22 @@ Then('both deliveries are acknowledged, the second as a duplicate', function (th
   assert.equal(second.json.duplicate, true, describe(second));
 });
 
-const DEEP = (levels: number) => `{ __type(name: "Request") { ${'ofType { '.repeat(levels)}name${' }'.repeat(levels)} } }`;
+const DEEP = (levels: number) =>
+  `{ __type(name: "Request") { ${'ofType { '.repeat(levels)}name${' }'.repeat(levels)} } }`;
 const ABUSES: Record<string, () => { body: unknown }> = {
   'a selection nested 40 levels deep': () => ({ body: { query: DEEP(40) } }),
-  '500 aliases of one field': () => ({ body: { query: `{ ${Array.from({ length: 500 }, (_, i) => `a${i}: __typename`).join(' ')} }` } }),
+  '500 aliases of one field': () => ({
+    body: { query: `{ ${Array.from({ length: 500 }, (_, i) => `a${i}: __typename`).join(' ')} }` },
+  }),
   '1000 copies of one field': () => ({ body: { query: `{ preferences { ${'userId '.repeat(1000)} } }` } }),
-  'exponential introspection': () => ({ body: { query: '{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }' } }),
-  '10 queries in one batch': () => ({ body: Array.from({ length: 10 }, () => ({ query: '{ requests(first: 100) { totalCount } }' })) }),
+  'exponential introspection': () => ({
+    body: {
+      query: '{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }',
+    },
+  }),
+  '10 queries in one batch': () => ({
+    body: Array.from({ length: 10 }, () => ({ query: '{ requests(first: 100) { totalCount } }' })),
+  }),
   'a page of 1000000 requests': () => ({ body: { query: '{ requests(first: 1000000) { nodes { id } } }' } }),
   'a subscription sent over HTTP': () => ({ body: { query: 'subscription { requestUpdated { id status } }' } }),
 };
@@ -93,7 +123,13 @@ Then('GraphQL refuses it with the code {string} and no 5xx', function (this: Set
   assert.ok(answer.status < 500, describe(answer));
   assert.ok(answer.json?.errors?.length, `no GraphQL errors: ${describe(answer)}`);
   const codes = answer.json.errors.map((e) => e.extensions?.code);
-  assert.ok(codes.every((c) => typeof c === 'string'), `every error needs extensions.code: ${describe(answer)}`);
+  assert.ok(
+    codes.every((c) => typeof c === 'string'),
+    `every error needs extensions.code: ${describe(answer)}`,
+  );
   assert.ok(codes.includes(code), `expected ${code} among ${codes.join(', ')}`);
-  assert.ok(!answer.json.data || Object.values(answer.json.data as object).every((v) => v === null), 'no data may be answered');
+  assert.ok(
+    !answer.json.data || Object.values(answer.json.data as object).every((v) => v === null),
+    'no data may be answered',
+  );
 });

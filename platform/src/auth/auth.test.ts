@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteClient } from '../eventStore/pgliteClient.js';
 import { SqlEventStore } from '../eventStore/sqlEventStore.js';
-import { hashRefreshToken, MemoryRefreshTokenStore, SqlRefreshTokenStore, type RefreshTokenStore } from './refreshTokens.js';
+import {
+  hashRefreshToken,
+  MemoryRefreshTokenStore,
+  SqlRefreshTokenStore,
+  type RefreshTokenStore,
+} from './refreshTokens.js';
 import { parseSecretsKey, SecretBox } from './secretBox.js';
 
 describe('SecretBox', () => {

@@ -75,7 +75,9 @@ export class MemoryClientRegistry implements ClientAdmin {
   private readonly clients = new Map<string, ApiClient>();
   private dummyHash?: string;
 
-  async add(client: Omit<ApiClient, 'secretHash' | 'disabled'> & { secret: string; disabled?: boolean }): Promise<ApiClient> {
+  async add(
+    client: Omit<ApiClient, 'secretHash' | 'disabled'> & { secret: string; disabled?: boolean },
+  ): Promise<ApiClient> {
     const { secret, ...rest } = client;
     const stored: ApiClient = { ...rest, disabled: client.disabled ?? false, secretHash: await hashSecret(secret) };
     this.clients.set(stored.id, stored);
@@ -118,8 +120,22 @@ export class MemoryClientRegistry implements ClientAdmin {
 
 /** Development mode's demo clients (DESIGN.md, Configuration). Never seeded in production. */
 export const DEMO_CLIENTS: readonly (Omit<ApiClient, 'secretHash' | 'disabled'> & { secret: string })[] = [
-  { id: 'demo-merchant', name: 'Demo merchant', roles: ['merchant'], merchantId: 'demo-merchant', webhookSecret: DEMO_WEBHOOK_SECRET, secret: DEMO_SECRET },
-  { id: 'demo-merchant-2', name: 'Demo merchant 2', roles: ['merchant'], merchantId: 'demo-merchant-2', webhookSecret: DEMO_WEBHOOK_SECRET, secret: DEMO_SECRET },
+  {
+    id: 'demo-merchant',
+    name: 'Demo merchant',
+    roles: ['merchant'],
+    merchantId: 'demo-merchant',
+    webhookSecret: DEMO_WEBHOOK_SECRET,
+    secret: DEMO_SECRET,
+  },
+  {
+    id: 'demo-merchant-2',
+    name: 'Demo merchant 2',
+    roles: ['merchant'],
+    merchantId: 'demo-merchant-2',
+    webhookSecret: DEMO_WEBHOOK_SECRET,
+    secret: DEMO_SECRET,
+  },
   { id: 'demo-operator', name: 'Demo operator', roles: ['operator', 'admin'], secret: DEMO_SECRET },
 ];
 

@@ -110,14 +110,25 @@ export class EventSourcedClientRegistry implements ClientAdmin {
     const merchant = input.roles.includes('merchant');
     const clientSecret = generateClientSecret();
     const webhookSecret = merchant ? generateWebhookSecret() : undefined;
-    await this.register({ id, name: input.name, roles: input.roles, ...(merchant ? { merchantId: input.merchantId ?? id } : {}) }, clientSecret, webhookSecret, actor);
+    await this.register(
+      { id, name: input.name, roles: input.roles, ...(merchant ? { merchantId: input.merchantId ?? id } : {}) },
+      clientSecret,
+      webhookSecret,
+      actor,
+    );
     const entry = await this.refresh(id);
     return { client: entry!.client, clientSecret, ...(webhookSecret ? { webhookSecret } : {}) };
   }
 
   async disable(id: string, reason: string, actor: string): Promise<ApiClient | undefined> {
     if (!(await this.get(id))) return undefined;
-    await handleCommand(this.opts.eventStore, clientStreamId(id), clientDecider, { type: 'DisableClient', data: { reason, now: this.now().toISOString() } }, { metadata: { actor } });
+    await handleCommand(
+      this.opts.eventStore,
+      clientStreamId(id),
+      clientDecider,
+      { type: 'DisableClient', data: { reason, now: this.now().toISOString() } },
+      { metadata: { actor } },
+    );
     return (await this.refresh(id))?.client;
   }
 
@@ -191,7 +202,10 @@ export class EventSourcedClientRegistry implements ClientAdmin {
         gaps.push(id);
         continue;
       }
-      const state = clientDecider.evolve(current?.state ?? clientDecider.initialState(), event as unknown as ClientEvent);
+      const state = clientDecider.evolve(
+        current?.state ?? clientDecider.initialState(),
+        event as unknown as ClientEvent,
+      );
       this.entries.set(id, { state, revision: event.streamPosition, client: this.toClient(state) });
     }
     return gaps;
@@ -202,7 +216,9 @@ export class EventSourcedClientRegistry implements ClientAdmin {
   }
 
   private toClient(state: ClientState): ApiClient {
-    const webhookSecret = state.webhookSecretCiphertext ? this.open(state.webhookSecretCiphertext, state.clientId) : undefined;
+    const webhookSecret = state.webhookSecretCiphertext
+      ? this.open(state.webhookSecretCiphertext, state.clientId)
+      : undefined;
     const previous =
       state.previousWebhookSecretCiphertext && state.previousWebhookSecretValidUntil
         ? this.open(state.previousWebhookSecretCiphertext, state.clientId)
@@ -213,7 +229,9 @@ export class EventSourcedClientRegistry implements ClientAdmin {
       roles: state.roles,
       ...(state.merchantId !== undefined ? { merchantId: state.merchantId } : {}),
       ...(webhookSecret ? { webhookSecret } : {}),
-      ...(previous ? { previousWebhookSecret: { secret: previous, validUntil: state.previousWebhookSecretValidUntil! } } : {}),
+      ...(previous
+        ? { previousWebhookSecret: { secret: previous, validUntil: state.previousWebhookSecretValidUntil! } }
+        : {}),
       disabled: state.disabled,
       secretHash: state.secretHash,
     };
@@ -224,7 +242,10 @@ export class EventSourcedClientRegistry implements ClientAdmin {
       return this.opts.secrets.open(ciphertext);
     } catch (error) {
       // A wrong SETTLE_SECRETS_KEY: the client still authenticates, its webhooks cannot be signed.
-      this.opts.logger?.error({ clientId, err: error }, 'cannot decrypt a webhook secret: is SETTLE_SECRETS_KEY the key it was sealed with?');
+      this.opts.logger?.error(
+        { clientId, err: error },
+        'cannot decrypt a webhook secret: is SETTLE_SECRETS_KEY the key it was sealed with?',
+      );
       return undefined;
     }
   }

@@ -133,7 +133,9 @@ export class SqlRefreshTokenStore implements RefreshTokenStore {
   }
 
   async revokeFamily(family: string) {
-    await this.sql.query(`INSERT INTO settle_refresh_families (family) VALUES ($1) ON CONFLICT (family) DO NOTHING`, [family]);
+    await this.sql.query(`INSERT INTO settle_refresh_families (family) VALUES ($1) ON CONFLICT (family) DO NOTHING`, [
+      family,
+    ]);
   }
 
   async isFamilyRevoked(family: string) {

@@ -31,7 +31,13 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.current)!, iv);
     cipher.setAAD(Buffer.from(`v1.${this.current}`));
     const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', this.current, iv.toString('base64url'), data.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return [
+      'v1',
+      this.current,
+      iv.toString('base64url'),
+      data.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+    ].join('.');
   }
 
   open(sealed: string): string {

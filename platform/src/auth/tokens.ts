@@ -64,11 +64,13 @@ function verificationKey(publicKey: KeyObject): VerificationKey {
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const kid = createHash('sha256').update(spki).digest('base64url').slice(0, 16);
   if (publicKey.asymmetricKeyType === 'ed25519') return { kid, alg: 'EdDSA', key: publicKey };
-  if (publicKey.asymmetricKeyType === 'ec' && publicKey.asymmetricKeyDetails?.namedCurve === 'prime256v1') return { kid, alg: 'ES256', key: publicKey };
+  if (publicKey.asymmetricKeyType === 'ec' && publicKey.asymmetricKeyDetails?.namedCurve === 'prime256v1')
+    return { kid, alg: 'ES256', key: publicKey };
   throw new Error('JWT keys must be Ed25519 (EdDSA) or P-256 (ES256)');
 }
 
-const publicKeyOf = (pem: string): KeyObject => (pem.includes('PRIVATE KEY') ? createPublicKey(createPrivateKey(pem)) : createPublicKey(pem));
+const publicKeyOf = (pem: string): KeyObject =>
+  pem.includes('PRIVATE KEY') ? createPublicKey(createPrivateKey(pem)) : createPublicKey(pem);
 
 /** Reads `SETTLE_JWT_PREVIOUS_KEYS`: inline PEMs (concatenated) or comma-separated file paths. */
 export async function loadPreviousKeys(configured: string): Promise<string[]> {
@@ -109,7 +111,9 @@ export class TokenService {
   }
 
   async jwks(): Promise<{ keys: JWK[] }> {
-    const keys = await Promise.all([...this.keys.values()].map(async (k) => ({ ...(await exportJWK(k.key)), kid: k.kid, alg: k.alg, use: 'sig' })));
+    const keys = await Promise.all(
+      [...this.keys.values()].map(async (k) => ({ ...(await exportJWK(k.key)), kid: k.kid, alg: k.alg, use: 'sig' })),
+    );
     return { keys };
   }
 
@@ -131,7 +135,12 @@ export class TokenService {
       { clientId: client.id, family },
       this.now() + (this.opts.refreshTtlS ?? 30 * 86_400) * 1000,
     );
-    return { access_token: access, refresh_token: refreshToken, token_type: 'Bearer', expires_in: this.opts.accessTtlS };
+    return {
+      access_token: access,
+      refresh_token: refreshToken,
+      token_type: 'Bearer',
+      expires_in: this.opts.accessTtlS,
+    };
   }
 
   /** Exchanges a refresh token for its family; the caller re-checks the client before issuing. */

@@ -7,7 +7,9 @@ import { describeEventStoreContract } from '../testing/eventStoreContract.js';
 import { createPgliteClient } from './pgliteClient.js';
 import { SqlEventStore } from './sqlEventStore.js';
 
-describeEventStoreContract('embedded (PGlite, in memory)', async () => SqlEventStore.create(await createPgliteClient(undefined)));
+describeEventStoreContract('embedded (PGlite, in memory)', async () =>
+  SqlEventStore.create(await createPgliteClient(undefined)),
+);
 
 describe('embedded event store on disk', () => {
   const dirs: string[] = [];
@@ -19,9 +21,20 @@ describe('embedded event store on disk', () => {
     dirs.push(dir);
     const first = await SqlEventStore.create(await createPgliteClient(dir));
     const id = randomUUID();
-    await first.append('request-x', [{ id, type: 'RequestRegistered', data: { a: 1 }, metadata: { correlationId: 'c', causationId: 'c', actor: 't' } }], {
-      expectedRevision: 'no_stream',
-    });
+    await first.append(
+      'request-x',
+      [
+        {
+          id,
+          type: 'RequestRegistered',
+          data: { a: 1 },
+          metadata: { correlationId: 'c', causationId: 'c', actor: 't' },
+        },
+      ],
+      {
+        expectedRevision: 'no_stream',
+      },
+    );
     await first.close();
     const second = await SqlEventStore.create(await createPgliteClient(dir));
     const events = await second.readStream('request-x');

@@ -49,7 +49,8 @@ function toStored(row: EventRow): StoredEvent {
     streamId: row.stream_id,
     streamPosition: Number(row.stream_position),
     globalPosition: Number(row.global_position),
-    occurredAt: row.occurred_at instanceof Date ? row.occurred_at.toISOString() : new Date(row.occurred_at).toISOString(),
+    occurredAt:
+      row.occurred_at instanceof Date ? row.occurred_at.toISOString() : new Date(row.occurred_at).toISOString(),
     data: typeof row.data === 'string' ? JSON.parse(row.data) : row.data,
     metadata: (typeof row.metadata === 'string' ? JSON.parse(row.metadata) : row.metadata) as StoredEvent['metadata'],
   });
@@ -158,7 +159,8 @@ export class SqlEventStore implements EventStore {
             decided.push({ ok: false, error });
           }
         }
-        if (this.sql.notify && decided.some((o) => o.ok && !o.result.duplicate)) await this.sql.notify(tx, NOTIFY_CHANNEL);
+        if (this.sql.notify && decided.some((o) => o.ok && !o.result.duplicate))
+          await this.sql.notify(tx, NOTIFY_CHANNEL);
         return decided;
       });
     } catch (error) {
@@ -308,7 +310,10 @@ export class SqlEventStore implements EventStore {
   }
 
   async getCheckpoint(name: string): Promise<number> {
-    const { rows } = await this.sql.query<{ position: string }>('SELECT position FROM settle_checkpoints WHERE name = $1', [name]);
+    const { rows } = await this.sql.query<{ position: string }>(
+      'SELECT position FROM settle_checkpoints WHERE name = $1',
+      [name],
+    );
     return rows.length === 0 ? 0 : Number(rows[0]!.position);
   }
 

@@ -69,7 +69,10 @@ export class SqlIdempotencyStore implements IdempotencyStore {
   }
 
   async abandon(scope: string, key: string): Promise<void> {
-    await this.sql.query(`DELETE FROM settle_idempotency WHERE scope = $1 AND key = $2 AND state = 'started'`, [scope, key]);
+    await this.sql.query(`DELETE FROM settle_idempotency WHERE scope = $1 AND key = $2 AND state = 'started'`, [
+      scope,
+      key,
+    ]);
   }
 
   async purgeOlderThan(ms: number): Promise<number> {
@@ -82,7 +85,10 @@ export class SqlIdempotencyStore implements IdempotencyStore {
 }
 
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  private readonly entries = new Map<string, { fingerprint: string; response?: StoredResponse; lockedAt: number; createdAt: number }>();
+  private readonly entries = new Map<
+    string,
+    { fingerprint: string; response?: StoredResponse; lockedAt: number; createdAt: number }
+  >();
   async begin(scope: string, key: string, fingerprint: string, staleMs = 60_000): Promise<IdempotencyBegin> {
     const id = `${scope}\u0000${key}`;
     const e = this.entries.get(id);
