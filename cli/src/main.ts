@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { CONFIG_KEYS, createLogger, SettleError } from '@settle/platform';
 import { clientsCommand } from './clients.js';
+import { projectionsCommand } from './projections.js';
+import { replayCommand } from './replay.js';
 import { ROLES, startSettle, type RoleName } from './start.js';
 
 export function buildCli(): Command {
@@ -21,6 +23,8 @@ export function buildCli(): Command {
     });
 
   program.addCommand(clientsCommand());
+  program.addCommand(replayCommand());
+  program.addCommand(projectionsCommand());
 
   program
     .command('config')

@@ -95,7 +95,7 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
     closers.push(() => readStore.close());
 
     let bus: Bus;
-    if (config.bus === 'embedded') bus = new EventStoreBus(eventStore, logger.child({ part: 'bus' }));
+    if (config.bus === 'embedded') bus = new EventStoreBus(eventStore, logger.child({ part: 'bus' }), metrics);
     else
       bus = await connect('bus (Kafka)', config.bus, () =>
         KafkaBus.create({

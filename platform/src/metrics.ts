@@ -49,6 +49,12 @@ export function createMetrics() {
       labelNames: ['projection'] as const,
       registers: [registry],
     }),
+    projectionLagSeconds: new Gauge({
+      name: 'settle_projection_lag_seconds',
+      help: 'Seconds the oldest event a projection or reactor has not applied has been waiting (0 when caught up)',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
     reactorPosition: new Gauge({
       name: 'settle_reactor_position',
       help: 'Global position a reactor has handled completely',

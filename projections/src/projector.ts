@@ -28,6 +28,8 @@ export interface ProjectorStatus {
   position: number;
   headPosition: number;
   lagEvents: number;
+  /** Seconds the oldest event this projection has not applied has been waiting; 0 when caught up. */
+  lagSeconds: number;
   state: 'catching_up' | 'live' | 'stopped' | 'failed';
 }
 
@@ -46,6 +48,7 @@ export class Projector {
   private state: ProjectorStatus['state'] = 'stopped';
   private readonly waiters = new Set<{ position: number; resolve(): void }>();
   private restartTimer?: NodeJS.Timeout;
+  private lagTimer?: NodeJS.Timeout;
   private stopping = false;
   private caughtUpOnce = false;
   private caughtUp!: Promise<void>;
@@ -110,6 +113,9 @@ export class Projector {
   }
 
   private async handle(batch: StoredEvent[]): Promise<void> {
+    // The batch's first event is the oldest one not applied yet: lag as it stands, for free.
+    // (The head is the last one seen, not re-read: no extra query on the hot path.)
+    this.setLagGauges(batch[0]!, Math.max(this.head, batch[batch.length - 1]!.globalPosition));
     const uow = new UnitOfWork(this.deps.readStore);
     const last = batch[batch.length - 1]!.globalPosition;
     for (const p of this.projections) {
@@ -146,6 +152,7 @@ export class Projector {
       this.deps.logger.info({ projector: this.name, position: this.position }, 'projections caught up');
     }
     for (const p of this.projections) this.deps.metrics?.projectionPosition.set({ projection: p.name }, this.position);
+    this.scheduleLagRefresh();
     for (const w of this.waiters)
       if (w.position <= this.position) {
         this.waiters.delete(w);
@@ -199,13 +206,48 @@ export class Projector {
   async status(): Promise<ProjectorStatus[]> {
     const head = await this.deps.eventStore.headPosition();
     const upToDate = await this.nothingToProjectUpTo(head);
-    return this.projections.map((p) => {
-      const position = this.checkpoints.get(p.name) ?? 0;
-      // The filtered log may end before the global head: a projection that has read all its events is not behind.
-      const lag = upToDate ? 0 : Math.max(0, head - position);
-      this.deps.metrics?.projectionLagEvents.set({ projection: p.name }, lag);
-      return { name: p.name, position, headPosition: head, lagEvents: lag, state: this.state };
-    });
+    const now = Date.now();
+    return Promise.all(
+      this.projections.map(async (p) => {
+        const position = this.checkpoints.get(p.name) ?? 0;
+        // The filtered log may end before the global head: a projection that has read all its events is not behind.
+        const [next] = upToDate
+          ? []
+          : await this.deps.eventStore.readAll({ after: position, limit: 1, streamPrefixes: p.streamPrefixes });
+        const behind = next !== undefined && next.globalPosition <= head;
+        const lagEvents = behind ? Math.max(0, head - position) : 0;
+        const lagSeconds = behind ? ageSeconds(next, now) : 0;
+        this.deps.metrics?.projectionLagEvents.set({ projection: p.name }, lagEvents);
+        this.deps.metrics?.projectionLagSeconds.set({ projection: p.name }, lagSeconds);
+        return { name: p.name, position, headPosition: head, lagEvents, lagSeconds, state: this.state };
+      }),
+    );
+  }
+
+  /** Lag gauges from the oldest event not applied yet (every projection of a batch shares it). */
+  private setLagGauges(next: StoredEvent, head: number): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    const lagEvents = Math.max(0, head - next.globalPosition + 1);
+    const lagSeconds = ageSeconds(next, Date.now());
+    for (const p of this.projections) {
+      metrics.projectionLagEvents.set({ projection: p.name }, lagEvents);
+      metrics.projectionLagSeconds.set({ projection: p.name }, lagSeconds);
+    }
+  }
+
+  /**
+   * After a batch, the gauges are refreshed from the log at most once a second (a read per
+   * projection), so they fall to 0 once the projector is idle and caught up.
+   */
+  private scheduleLagRefresh(): void {
+    if (!this.deps.metrics || this.lagTimer || this.stopping) return;
+    this.lagTimer = setTimeout(() => {
+      this.lagTimer = undefined;
+      if (this.stopping) return;
+      this.status().catch((error: unknown) => this.deps.logger.debug({ err: error, projector: this.name }, 'lag refresh failed'));
+    }, 1000);
+    this.lagTimer.unref();
   }
 
   get currentPosition(): number {
@@ -215,7 +257,12 @@ export class Projector {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    clearTimeout(this.lagTimer);
     await this.subscription?.stop();
     this.state = 'stopped';
   }
+}
+
+function ageSeconds(event: StoredEvent, now: number): number {
+  return Math.max(0, (now - Date.parse(event.occurredAt)) / 1000);
 }

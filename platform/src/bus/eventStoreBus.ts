@@ -2,6 +2,7 @@ import type { StoredEvent } from '@settle/domain';
 import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import type { EventStore, Subscription } from '../eventStore/port.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { Bus, Consumer, ConsumerOptions, EventHandler } from './port.js';
 
 /**
@@ -16,13 +17,20 @@ export class EventStoreBus implements Bus {
   constructor(
     private readonly store: EventStore,
     private readonly logger: Logger,
+    /** When given, each group's lag is kept in `settle_projection_lag_*{projection="consumer:<group>"}`. */
+    private readonly metrics?: Metrics,
   ) {}
 
   async consume(opts: ConsumerOptions, handler: EventHandler): Promise<Consumer> {
-    const consumer = new GroupConsumer(this.store, this.logger, opts, handler);
+    const consumer = new GroupConsumer(this.store, this.logger, opts, handler, this.metrics);
     await consumer.start();
     this.consumers.add(consumer);
     return consumer;
+  }
+
+  /** Every group's lag behind the log (see `GroupConsumer.lag`). */
+  async lag(): Promise<ConsumerLag[]> {
+    return Promise.all([...this.consumers].map((c) => c.lag()));
   }
 
   async close(): Promise<void> {
@@ -30,7 +38,19 @@ export class EventStoreBus implements Bus {
   }
 }
 
+export interface ConsumerLag {
+  /** `consumer:<group>`, the checkpoint's name and the gauges' label. */
+  name: string;
+  position: number;
+  headPosition: number;
+  /** Global positions between the watermark and the head, when an event of this group's streams waits; else 0. */
+  lagEvents: number;
+  /** Seconds the oldest event not completely handled has been waiting; 0 when caught up. */
+  lagSeconds: number;
+}
+
 class GroupConsumer implements Consumer {
+  private lagTimer?: NodeJS.Timeout;
   private subscription?: Subscription;
   private readonly inFlight = new Set<number>();
   private readonly tails = new Map<string, Promise<void>>();
@@ -51,6 +71,7 @@ class GroupConsumer implements Consumer {
     private readonly logger: Logger,
     private readonly opts: ConsumerOptions,
     private readonly handler: EventHandler,
+    private readonly metrics?: Metrics,
   ) {
     this.concurrency = opts.concurrency ?? 32;
     this.checkpointName = `consumer:${opts.group}`;
@@ -65,6 +86,28 @@ class GroupConsumer implements Consumer {
     this.dispatched = this.saved;
     this.subscribe();
     this.flushTimer = setInterval(() => void this.flush(), 250);
+    if (this.metrics) {
+      this.lagTimer = setInterval(() => void this.lag().catch(() => undefined), 1000);
+      this.lagTimer.unref();
+    }
+  }
+
+  /** How far behind the log this group is (and the gauges, when metrics were given). */
+  async lag(): Promise<ConsumerLag> {
+    const position = this.watermark();
+    const head = await this.store.headPosition();
+    const [next] = await this.store.readAll({ after: position, limit: 1, streamPrefixes: this.opts.streamPrefixes });
+    const behind = next !== undefined && next.globalPosition <= head;
+    const lag: ConsumerLag = {
+      name: this.checkpointName,
+      position,
+      headPosition: head,
+      lagEvents: behind ? head - position : 0,
+      lagSeconds: behind ? Math.max(0, (Date.now() - Date.parse(next.occurredAt)) / 1000) : 0,
+    };
+    this.metrics?.projectionLagEvents.set({ projection: this.checkpointName }, lag.lagEvents);
+    this.metrics?.projectionLagSeconds.set({ projection: this.checkpointName }, lag.lagSeconds);
+    return lag;
   }
 
   private subscribe(): void {
@@ -141,6 +184,7 @@ class GroupConsumer implements Consumer {
     await Promise.race([Promise.allSettled([...this.tails.values()]), new Promise((r) => setTimeout(r, 5000))]);
     this.stopped = true;
     clearInterval(this.flushTimer);
+    clearInterval(this.lagTimer);
     await this.flush();
   }
 }
