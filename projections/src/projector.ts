@@ -40,6 +40,9 @@ export interface ProjectorStatus {
  * harmless. After a commit, changed requests are published (GraphQL subscriptions) and their
  * cache entries dropped.
  */
+/** Longest a batch may take before the projector gives up on it and resubscribes. */
+const BATCH_TIMEOUT_MS = 60_000;
+
 export class Projector {
   private subscription?: Subscription;
   private readonly checkpoints = new Map<string, number>();
@@ -94,7 +97,7 @@ export class Projector {
 
   private subscribe(): void {
     const prefixes = this.prefixes;
-    const sub = this.deps.eventStore.subscribe((batch) => this.handle(batch), {
+    const sub = this.deps.eventStore.subscribe((batch) => this.handleWithin(batch, BATCH_TIMEOUT_MS), {
       after: this.position,
       batchSize: this.deps.batchSize ?? 1000,
       streamPrefixes: prefixes,
@@ -110,6 +113,19 @@ export class Projector {
         this.subscribe();
       }, 1000);
     });
+  }
+
+  /**
+   * A batch that neither finishes nor fails (a read store that stopped answering) must not freeze
+   * the projector while it reports itself live: past the bound, the subscription fails and is
+   * started again from the last checkpointed position (the guards make the replay harmless).
+   */
+  private handleWithin(batch: StoredEvent[], ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`a projection batch took longer than ${ms} ms`)), ms);
+    });
+    return Promise.race([this.handle(batch), timeout]).finally(() => clearTimeout(timer));
   }
 
   private async handle(batch: StoredEvent[]): Promise<void> {
@@ -139,7 +155,8 @@ export class Projector {
       await this.deps.readStore.saveCheckpoint(p.name, last);
       this.checkpoints.set(p.name, last);
     }
-    this.position = last;
+    // Never backwards: a batch abandoned by the watchdog may still finish after newer ones.
+    this.position = Math.max(this.position, last);
     if (last > this.head) this.head = last;
     if (touched.length > 0) {
       await this.invalidate(keys);

@@ -230,6 +230,9 @@ export class MongoReadStore implements ReadStore {
     const client = new MongoClient(url, {
       appName: 'settle',
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
+      // A reply lost with its connection must fail the operation, not hang the projector forever.
+      socketTimeoutMS: 30_000,
+      connectTimeoutMS: 5000,
       // A field set to undefined is left out, as the embedded store reads it (not stored as null).
       ignoreUndefined: true,
       ...opts.clientOptions,
