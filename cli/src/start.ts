@@ -130,7 +130,7 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           callbackUrls: createCallbackUrlPolicy({ production: config.production, allowlist: config.callbackAllowlist }),
           gatewayProviders: { sandbox: config.gatewayWebhookSecret },
           rateLimits: { perClient: config.rateLimit, perIp: config.rateLimitIp, loginFailures: config.loginFailureLimit },
-          ...(parts.redis ? { redis: parts.redis } : {}),
+          ...(parts.redis ? { redis: parts.redis, redisPrefix: config.redisPrefix } : {}),
         });
       if (roles.has('query'))
         await app.register(queryPlugin, {

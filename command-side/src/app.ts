@@ -128,6 +128,8 @@ export interface CommandDeps {
   rateLimits?: { perClient: number; perIp: number; loginFailures?: number; windowMs?: number };
   /** Shares rate-limit and login-throttle counters across replicas (an ioredis instance). */
   redis?: RedisLike;
+  /** Prefix of every Redis key (SETTLE_REDIS_PREFIX). */
+  redisPrefix?: string;
   loginThrottle?: LoginThrottle;
 }
 
@@ -139,6 +141,7 @@ export async function commandPlugin(app: FastifyInstance, deps: CommandDeps): Pr
     perIp: limits.perIp,
     ...(limits.windowMs ? { windowMs: limits.windowMs } : {}),
     ...(deps.redis ? { redis: deps.redis } : {}),
+    ...(deps.redisPrefix ? { keyPrefix: deps.redisPrefix } : {}),
   });
   await app.register(authPlugin, {
     tokens: deps.tokens,
@@ -148,7 +151,7 @@ export async function commandPlugin(app: FastifyInstance, deps: CommandDeps): Pr
       new LoginThrottle({
         maxFailures: limits.loginFailures ?? 10,
         ...(limits.windowMs ? { windowMs: limits.windowMs } : {}),
-        ...(deps.redis ? { store: new RedisCounterStore(deps.redis) } : {}),
+        ...(deps.redis ? { store: new RedisCounterStore(deps.redis, `${deps.redisPrefix ?? 'settle:'}login:`) } : {}),
       }),
   });
   await app.register(clientRoutes, { clients: deps.clients });

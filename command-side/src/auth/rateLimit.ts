@@ -12,6 +12,8 @@ export interface RateLimitOptions {
   windowMs?: number;
   /** Shared counters across replicas (an ioredis instance); in process otherwise. */
   redis?: RedisLike;
+  /** Prefix of the Redis keys (deployments sharing a Redis keep apart). */
+  keyPrefix?: string;
   /** Paths never limited (probes and scrapes). */
   exempt?: (url: string) => boolean;
 }
@@ -29,7 +31,7 @@ async function rateLimitPlugin(app: FastifyInstance, opts: RateLimitOptions): Pr
   await app.register(rateLimit, {
     global: false,
     timeWindow: opts.windowMs ?? 60_000,
-    nameSpace: 'settle-rl-',
+    nameSpace: `${opts.keyPrefix ?? 'settle:'}rl-`,
     ...(opts.redis ? { redis: opts.redis } : {}),
   });
   const exempt = opts.exempt ?? defaultExempt;
