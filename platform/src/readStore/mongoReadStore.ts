@@ -232,6 +232,9 @@ export class MongoReadStore implements ReadStore {
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
       // A reply lost with its connection must fail the operation, not hang the projector forever.
       socketTimeoutMS: 30_000,
+      // Few connections per process: FerretDB 1.24 deadlocks once concurrent operations from all
+      // clients exhaust its own PostgreSQL pool (50), and batched projections need few anyway.
+      maxPoolSize: 8,
       connectTimeoutMS: 5000,
       // A field set to undefined is left out, as the embedded store reads it (not stored as null).
       ignoreUndefined: true,
