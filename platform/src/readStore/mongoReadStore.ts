@@ -117,13 +117,19 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
     const conflicts: string[] = [];
     while (pending.length > 0) {
       let failed: Set<number> | null;
+      // Read the stored positions first: only documents that do not exist yet are upserted, so the
+      // guard failing on a newer copy is a plain "matched nothing", not a duplicate-key error
+      // (FerretDB 1.24 leaks a PostgreSQL connection per such error and stalls once its pool is gone).
+      const known = await this.positions(pending.map((d) => d._id));
+      pending = pending.filter((doc) => (known.get(doc._id) ?? -Infinity) < doc._position);
+      if (pending.length === 0) break;
       try {
         await this.c.bulkWrite(
           pending.map((doc): AnyBulkWriteOperation<Stored> => ({
             replaceOne: {
               filter: { _id: doc._id, _position: { $lt: doc._position } },
               replacement: doc as Stored,
-              upsert: true,
+              upsert: !known.has(doc._id),
             },
           })),
           { ordered: false },
