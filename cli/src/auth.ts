@@ -33,7 +33,10 @@ export async function createAuth(config: Config, eventStore: EventStore, logger:
     for (const d of DEMO_CLIENTS) if ((await clients.get(d.id))?.disabled === false) demo.push(d.id);
     if (demo.length > 0) {
       await clients.stop();
-      throw new SettleError(ERR_CONFIG_INVALID, `production refuses to start with demo clients enabled: disable ${demo.join(', ')} (npx settle clients disable <id>)`);
+      throw new SettleError(
+        ERR_CONFIG_INVALID,
+        `production refuses to start with demo clients enabled: disable ${demo.join(', ')} (npx settle clients disable <id>)`,
+      );
     }
   }
   const privateKeyPem = await loadOrCreateSigningKey(config.jwtPrivateKey, join(keysDir, 'jwt-ed25519.pem'));
@@ -43,14 +46,18 @@ export async function createAuth(config: Config, eventStore: EventStore, logger:
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     accessTtlS: config.accessTokenTtlS,
-    ...(eventStore instanceof SqlEventStore ? { refreshStore: await SqlRefreshTokenStore.create(eventStore.client) } : {}),
+    ...(eventStore instanceof SqlEventStore
+      ? { refreshStore: await SqlRefreshTokenStore.create(eventStore.client) }
+      : {}),
   });
   return { clients, tokens };
 }
 
 /** HTTPS options for createHttpApp from SETTLE_TLS_CERT / SETTLE_TLS_KEY, or undefined. */
 export function httpsOptions(config: Config): { cert: Buffer; key: Buffer } | undefined {
-  return config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+  return config.tlsCert && config.tlsKey
+    ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
+    : undefined;
 }
 
 /** SETTLE_TRUST_PROXY: "true", or a list of proxy addresses/CIDRs; unset trusts no proxy. */
@@ -58,5 +65,8 @@ export function trustProxyOption(config: Config): boolean | string[] | undefined
   const raw = config.trustProxy.trim();
   if (!raw) return undefined;
   if (raw === 'true') return true;
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -27,12 +27,21 @@ interface ClientView {
 
 class ApiError extends Error {}
 
-async function call<T>(env: ClientsCommandEnv, method: string, path: string, body?: unknown, token?: string): Promise<T> {
+async function call<T>(
+  env: ClientsCommandEnv,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${env.url}${path}`, {
       method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: {
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (error) {
@@ -40,7 +49,8 @@ async function call<T>(env: ClientsCommandEnv, method: string, path: string, bod
   }
   const text = await res.text();
   const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  if (!res.ok) throw new ApiError(`${method} ${path}: ${res.status} ${String(json.title ?? '')}: ${String(json.detail ?? text)}`);
+  if (!res.ok)
+    throw new ApiError(`${method} ${path}: ${res.status} ${String(json.title ?? '')}: ${String(json.detail ?? text)}`);
   return json as T;
 }
 
@@ -79,23 +89,36 @@ export function clientsCommand(): Command {
     .command('create')
     .description('create a client; prints its client secret and webhook secret, which are shown only this once')
     .requiredOption('--name <name>', 'display name')
-    .addOption(new Option('--roles <roles>', 'comma-separated roles: merchant, operator, admin, service').default('merchant'))
+    .addOption(
+      new Option('--roles <roles>', 'comma-separated roles: merchant, operator, admin, service').default('merchant'),
+    )
     .option('--id <id>', 'client id (default: generated)')
     .option('--merchant-id <id>', 'merchant id of a merchant client (default: its client id)')
     .option('--json', 'print JSON')
     .action(async (opts: { name: string; roles: string; id?: string; merchantId?: string; json?: boolean }) =>
       run(async (env, token) => {
-        const created = await call<ClientView>(env, 'POST', '/v1/clients', {
-          name: opts.name,
-          roles: opts.roles.split(',').map((r) => r.trim()).filter(Boolean),
-          ...(opts.id ? { id: opts.id } : {}),
-          ...(opts.merchantId ? { merchantId: opts.merchantId } : {}),
-        }, token);
+        const created = await call<ClientView>(
+          env,
+          'POST',
+          '/v1/clients',
+          {
+            name: opts.name,
+            roles: opts.roles
+              .split(',')
+              .map((r) => r.trim())
+              .filter(Boolean),
+            ...(opts.id ? { id: opts.id } : {}),
+            ...(opts.merchantId ? { merchantId: opts.merchantId } : {}),
+          },
+          token,
+        );
         if (opts.json) return console.log(JSON.stringify(created, null, 2));
         console.log(`created client ${created.id} (${created.roles.join(', ')})`);
         console.log(`  client_secret:  ${created.client_secret}`);
         if (created.webhook_secret) console.log(`  webhook_secret: ${created.webhook_secret}`);
-        console.log('Store these secrets now: Settle keeps only a hash (and the webhook secret encrypted) and cannot show them again.');
+        console.log(
+          'Store these secrets now: Settle keeps only a hash (and the webhook secret encrypted) and cannot show them again.',
+        );
       })(),
     );
 
@@ -108,7 +131,10 @@ export function clientsCommand(): Command {
         const { clients } = await call<{ clients: ClientView[] }>(env, 'GET', '/v1/clients', undefined, token);
         if (opts.json) return console.log(JSON.stringify(clients, null, 2));
         console.log(`${'ID'.padEnd(28)} ${'ROLES'.padEnd(24)} ${'STATUS'.padEnd(9)} NAME`);
-        for (const c of clients) console.log(`${c.id.padEnd(28)} ${c.roles.join(',').padEnd(24)} ${(c.disabled ? 'disabled' : 'enabled').padEnd(9)} ${c.name}`);
+        for (const c of clients)
+          console.log(
+            `${c.id.padEnd(28)} ${c.roles.join(',').padEnd(24)} ${(c.disabled ? 'disabled' : 'enabled').padEnd(9)} ${c.name}`,
+          );
       })(),
     );
 
@@ -119,7 +145,13 @@ export function clientsCommand(): Command {
     .option('--reason <reason>', 'why (kept in the event)')
     .action(async (id: string, opts: { reason?: string }) =>
       run(async (env, token) => {
-        const client = await call<ClientView>(env, 'POST', `/v1/clients/${encodeURIComponent(id)}/disable`, opts.reason ? { reason: opts.reason } : {}, token);
+        const client = await call<ClientView>(
+          env,
+          'POST',
+          `/v1/clients/${encodeURIComponent(id)}/disable`,
+          opts.reason ? { reason: opts.reason } : {},
+          token,
+        );
         console.log(`client ${client.id} is disabled`);
       })(),
     );

@@ -16,7 +16,10 @@ export function buildCli(): Command {
     .description('run Settle; every role in one process unless --roles narrows it')
     .addOption(new Option('--roles <roles>', `comma-separated roles: ${ROLES.join(', ')}`).default(ROLES.join(',')))
     .action(async (opts: { roles: string }) => {
-      const roles = opts.roles.split(',').map((r) => r.trim()).filter(Boolean);
+      const roles = opts.roles
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
       const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
       if (unknown.length > 0) program.error(`unknown role(s): ${unknown.join(', ')} (known: ${ROLES.join(', ')})`);
       await runUntilSignalled(roles as RoleName[]);
@@ -31,7 +34,9 @@ export function buildCli(): Command {
     .description('list every configuration variable with its default')
     .action(() => {
       for (const k of CONFIG_KEYS)
-        console.log(`${k.env.padEnd(32)} ${String(Array.isArray(k.default) ? k.default.join(',') : (k.default ?? '')).padEnd(24)} ${k.doc}`);
+        console.log(
+          `${k.env.padEnd(32)} ${String(Array.isArray(k.default) ? k.default.join(',') : (k.default ?? '')).padEnd(24)} ${k.doc}`,
+        );
     });
 
   return program;

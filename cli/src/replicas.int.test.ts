@@ -1,6 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectedOutcome, gatewayCounter, mapLimit, sandboxStats, settleClient, waitAllTerminal, type GatewayCounter } from './testing/client.js';
-import { createTestWorld, freePort, queryEvents, spawnSettle, stopAllSettle, type SettleProcess, type TestWorld } from './testing/processes.js';
+import {
+  expectedOutcome,
+  gatewayCounter,
+  mapLimit,
+  sandboxStats,
+  settleClient,
+  waitAllTerminal,
+  type GatewayCounter,
+} from './testing/client.js';
+import {
+  createTestWorld,
+  freePort,
+  queryEvents,
+  spawnSettle,
+  stopAllSettle,
+  type SettleProcess,
+  type TestWorld,
+} from './testing/processes.js';
 
 /**
  * Issue 3, "Done when": two processes running the reactor and scheduler roles against the same
@@ -43,14 +59,20 @@ async function startCluster(): Promise<Cluster> {
   const sandboxPort = await freePort();
   const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
   const counter = await gatewayCounter(sandboxUrl);
-  const common = { ...world.env, SETTLE_RETRY_SCHEDULE: '200ms,400ms,800ms,1s', SETTLE_MAX_ATTEMPTS: String(MAX_ATTEMPTS) };
+  const common = {
+    ...world.env,
+    SETTLE_RETRY_SCHEDULE: '200ms,400ms,800ms,1s',
+    SETTLE_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+  };
   const a = await spawnSettle({
     name: 'A',
     roles: ['command', 'query', 'projector', 'payments', 'sandbox'],
     env: { ...common, SETTLE_SANDBOX_PORT: String(sandboxPort), SETTLE_GATEWAY_URL: counter.url },
   });
   const replicaEnv = { ...common, SETTLE_PAYMENTS_URL: `127.0.0.1:${a.grpcPort}` };
-  const replicas = await Promise.all(['B', 'C'].map((name) => spawnSettle({ name, roles: ['reactor', 'scheduler'], env: replicaEnv })));
+  const replicas = await Promise.all(
+    ['B', 'C'].map((name) => spawnSettle({ name, roles: ['reactor', 'scheduler'], env: replicaEnv })),
+  );
   return { world, counter, a, replicas, sandboxUrl };
 }
 
@@ -94,14 +116,22 @@ async function run(opts: { killReplicaAfter?: number }) {
   const settleMs = Date.now() - t0;
   console.log(`[replicas] all terminal after ${settleMs} ms (${pending.length} pending)`);
   if (pending.length > 0) {
-    console.log('pending', pending.slice(0, 10).map((id) => views.get(id)));
+    console.log(
+      'pending',
+      pending.slice(0, 10).map((id) => views.get(id)),
+    );
     for (const p of [a, ...replicas]) console.log(`[${p.name}] problems:\n${p.problems.slice(-15).join('\n')}`);
   }
   expect(pending, 'every request reaches a terminal state').toEqual([]);
 
   // Each request ends as its amount dictates, after the expected number of attempts.
   const wrong = accepted
-    .map((r) => ({ id: r.id!, amount: r.amount, want: expectedOutcome(r.amount, MAX_ATTEMPTS), got: views.get(r.id!)! }))
+    .map((r) => ({
+      id: r.id!,
+      amount: r.amount,
+      want: expectedOutcome(r.amount, MAX_ATTEMPTS),
+      got: views.get(r.id!)!,
+    }))
     .filter((x) => x.got.status !== x.want.status || x.got.attempts !== x.want.attempts);
   expect(wrong, 'terminal state and attempts as the sandbox rules dictate').toEqual([]);
 
@@ -122,7 +152,9 @@ async function run(opts: { killReplicaAfter?: number }) {
   // At the sandbox: each attempt reached the gateway once (distinct idempotency keys per request = attempts).
   const stats = await sandboxStats(sandboxUrl);
   const totalAttempts = ids.reduce((n, id) => n + views.get(id)!.attempts, 0);
-  const mismatched = ids.filter((id) => stats.byRequest[id] !== views.get(id)!.attempts).map((id) => ({ id, sandbox: stats.byRequest[id], attempts: views.get(id)!.attempts }));
+  const mismatched = ids
+    .filter((id) => stats.byRequest[id] !== views.get(id)!.attempts)
+    .map((id) => ({ id, sandbox: stats.byRequest[id], attempts: views.get(id)!.attempts }));
   expect(mismatched, 'sandbox byRequest[id] = attempts').toEqual([]);
   expect(stats.authorizations).toBe(totalAttempts);
   expect(Object.keys(stats.byRequest).length).toBe(ids.length);
@@ -137,12 +169,20 @@ async function run(opts: { killReplicaAfter?: number }) {
 }
 
 describe('two reactor+scheduler replicas on Kafka and Redis (real servers, real processes)', () => {
-  it(`send each of ${REQUESTS} requests to the gateway exactly once per attempt, retries included`, { timeout: 300_000 }, async () => {
-    const { duplicates, replicas } = await run({});
-    // With both replicas alive the whole run, no attempt is sent twice, not even with the same key.
-    expect(duplicates, 'no attempt sent twice by the two replicas').toEqual([]);
-    for (const r of replicas) expect(r.problems.filter((l) => /"level":(50|60)/.test(l)), `${r.name} logged no errors`).toEqual([]);
-  });
+  it(
+    `send each of ${REQUESTS} requests to the gateway exactly once per attempt, retries included`,
+    { timeout: 300_000 },
+    async () => {
+      const { duplicates, replicas } = await run({});
+      // With both replicas alive the whole run, no attempt is sent twice, not even with the same key.
+      expect(duplicates, 'no attempt sent twice by the two replicas').toEqual([]);
+      for (const r of replicas)
+        expect(
+          r.problems.filter((l) => /"level":(50|60)/.test(l)),
+          `${r.name} logged no errors`,
+        ).toEqual([]);
+    },
+  );
 
   it(`still exactly once at the sandbox when one replica is SIGKILLed midway`, { timeout: 300_000 }, async () => {
     const { duplicates } = await run({ killReplicaAfter: Math.floor(REQUESTS / 2) });

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
-import { commandPlugin, createAddressPolicy, createCallbackUrlPolicy, createHttpApp, parseCorsOrigins, type ReadinessCheck } from '@settle/command-side';
 import {
-  createLogger,
-  loadConfig,
-  type Config,
-  type Consumer,
-  type Logger,
-} from '@settle/platform';
+  commandPlugin,
+  createAddressPolicy,
+  createCallbackUrlPolicy,
+  createHttpApp,
+  parseCorsOrigins,
+  type ReadinessCheck,
+} from '@settle/command-side';
+import { createLogger, loadConfig, type Config, type Consumer, type Logger } from '@settle/platform';
 import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/payments';
 import { ALL_PROJECTIONS, Projector } from '@settle/projections';
 import { createPaymentsClient, grpcClientCredentials, grpcServerCredentials } from '@settle/proto';
@@ -29,7 +30,9 @@ export interface RunningSettle {
  * Starts the chosen roles in this process on the configured parts. All roles (the default)
  * is the embedded all-in-one Settle; in production each role is its own deployment.
  */
-export async function startSettle(opts: { roles?: RoleName[]; env?: Record<string, string | undefined>; logger?: Logger } = {}): Promise<RunningSettle> {
+export async function startSettle(
+  opts: { roles?: RoleName[]; env?: Record<string, string | undefined>; logger?: Logger } = {},
+): Promise<RunningSettle> {
   const config = loadConfig(opts.env ?? process.env);
   const roles = new Set<RoleName>(opts.roles ?? ROLES);
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
@@ -68,9 +71,19 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
       logger.info({ port: config.sandboxPort }, 'gateway sandbox listening');
     }
     if (roles.has('payments')) {
-      const gateway = createGatewayClient({ baseUrl: gatewayUrl, timeoutMs: config.gatewayTimeoutMs, logger: logger.child({ role: 'payments' }) });
+      const gateway = createGatewayClient({
+        baseUrl: gatewayUrl,
+        timeoutMs: config.gatewayTimeoutMs,
+        logger: logger.child({ role: 'payments' }),
+      });
       const credentials = grpcServerCredentials(grpcTls);
-      const server = await startPaymentsServer({ port: config.grpcPort, host: config.host, gateway, logger: logger.child({ role: 'payments' }), ...(credentials ? { credentials } : {}) });
+      const server = await startPaymentsServer({
+        port: config.grpcPort,
+        host: config.host,
+        gateway,
+        logger: logger.child({ role: 'payments' }),
+        ...(credentials ? { credentials } : {}),
+      });
       stops.push(async () => {
         await server.close();
         await gateway.close();
@@ -129,7 +142,11 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
           metrics: parts.metrics,
           callbackUrls: createCallbackUrlPolicy({ production: config.production, allowlist: config.callbackAllowlist }),
           gatewayProviders: { sandbox: config.gatewayWebhookSecret },
-          rateLimits: { perClient: config.rateLimit, perIp: config.rateLimitIp, loginFailures: config.loginFailureLimit },
+          rateLimits: {
+            perClient: config.rateLimit,
+            perIp: config.rateLimitIp,
+            loginFailures: config.loginFailureLimit,
+          },
           ...(parts.redis ? { redis: parts.redis, redisPrefix: config.redisPrefix } : {}),
         });
       if (roles.has('query'))
@@ -165,7 +182,10 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
       delaysMs: config.notifyDelaysMs,
       maxAttempts: config.notifyMaxAttempts,
       // Connect-time SSRF check (DNS rebinding), same rule as registration; redirects not followed.
-      fetch: createSafeFetch({ forbiddenReason: createAddressPolicy({ allowLoopback: !config.production, allowlist: config.callbackAllowlist }).forbiddenReason }),
+      fetch: createSafeFetch({
+        forbiddenReason: createAddressPolicy({ allowLoopback: !config.production, allowlist: config.callbackAllowlist })
+          .forbiddenReason,
+      }),
     });
     if (roles.has('reactor')) {
       const paymentsAddress = config.paymentsUrl || `127.0.0.1:${config.grpcPort}`;
@@ -179,8 +199,18 @@ export async function startSettle(opts: { roles?: RoleName[]; env?: Record<strin
         metrics: parts.metrics,
         deadlineMs: config.gatewayTimeoutMs + 2000,
       });
-      consumers.push(await parts.bus.consume({ group: 'dispatcher', streamPrefixes: ['request-'], concurrency: config.reactorConcurrency }, dispatcher));
-      consumers.push(await parts.bus.consume({ group: 'notifier', streamPrefixes: ['request-'], concurrency: config.reactorConcurrency }, notifier.handle));
+      consumers.push(
+        await parts.bus.consume(
+          { group: 'dispatcher', streamPrefixes: ['request-'], concurrency: config.reactorConcurrency },
+          dispatcher,
+        ),
+      );
+      consumers.push(
+        await parts.bus.consume(
+          { group: 'notifier', streamPrefixes: ['request-'], concurrency: config.reactorConcurrency },
+          notifier.handle,
+        ),
+      );
       stops.push(async () => {
         await Promise.all(consumers.map((c) => c.stop()));
         payments.close();

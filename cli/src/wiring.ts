@@ -68,7 +68,11 @@ export interface PlatformOptions {
   forward?: boolean;
 }
 
-export async function createPlatform(config: Config, logger: Logger, opts: PlatformOptions = {}): Promise<PlatformParts> {
+export async function createPlatform(
+  config: Config,
+  logger: Logger,
+  opts: PlatformOptions = {},
+): Promise<PlatformParts> {
   const closers: (() => Promise<unknown>)[] = [];
   const metrics = createMetrics();
   try {
@@ -76,13 +80,17 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
     let sqlStore: SqlEventStore | undefined;
     if (config.eventStore === 'embedded') {
       const dir = join(config.dataDir, 'events');
-      store = sqlStore = await connect('embedded event store', dir, async () => SqlEventStore.create(await createPgliteClient(dir)));
+      store = sqlStore = await connect('embedded event store', dir, async () =>
+        SqlEventStore.create(await createPgliteClient(dir)),
+      );
     } else if (config.eventStore.startsWith('postgres')) {
       store = sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () =>
         SqlEventStore.create(await createPgClient(config.eventStore)),
       );
     } else {
-      store = await connect('event store (EventStoreDB)', config.eventStore, () => EsdbEventStore.create(config.eventStore));
+      store = await connect('event store (EventStoreDB)', config.eventStore, () =>
+        EsdbEventStore.create(config.eventStore),
+      );
     }
     const rawStore = store;
     closers.push(() => rawStore.close());
@@ -103,7 +111,9 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
           logger: logger.child({ part: 'bus' }),
           metrics,
           topicPrefix: config.kafkaTopicPrefix,
-          ...(opts.forward ? { eventStore, forwarder: { streamPrefixes: ['request-', 'preferences-', 'client-'] } } : {}),
+          ...(opts.forward
+            ? { eventStore, forwarder: { streamPrefixes: ['request-', 'preferences-', 'client-'] } }
+            : {}),
         }),
       );
     closers.unshift(() => bus.close());
@@ -111,7 +121,9 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
     let cache: Cache = new MemoryCache();
     let locks: LockManager = new MemoryLockManager();
     let pubsub: MQEmitter = createMemoryPubSub();
-    let idempotency: IdempotencyStore = sqlStore ? new SqlIdempotencyStore(sqlStore.client) : new MemoryIdempotencyStore();
+    let idempotency: IdempotencyStore = sqlStore
+      ? new SqlIdempotencyStore(sqlStore.client)
+      : new MemoryIdempotencyStore();
     let redis: PlatformParts['redis'];
     if (config.redisUrl) {
       const url = config.redisUrl;
@@ -150,7 +162,8 @@ export async function createPlatform(config: Config, logger: Logger, opts: Platf
       metrics,
       ...(redis ? { redis } : {}),
       async close() {
-        for (const close of closers) await close().catch((error: unknown) => logger.warn({ err: error }, 'error while closing a part'));
+        for (const close of closers)
+          await close().catch((error: unknown) => logger.warn({ err: error }, 'error while closing a part'));
       },
     };
   } catch (error) {

@@ -68,7 +68,8 @@ export class Projector {
   async start(): Promise<void> {
     const { readStore } = this.deps;
     for (const p of this.projections) {
-      for (const [collection, indexes] of Object.entries(p.collections)) await readStore.ensureIndexes(collection, indexes);
+      for (const [collection, indexes] of Object.entries(p.collections))
+        await readStore.ensureIndexes(collection, indexes);
       this.checkpoints.set(p.name, await readStore.getCheckpoint(p.name));
     }
     this.position = Math.min(...this.checkpoints.values());
@@ -106,7 +107,10 @@ export class Projector {
     sub.failed.catch((error: unknown) => {
       if (this.stopping) return;
       this.state = 'failed';
-      this.deps.logger.error({ err: error, projector: this.name, position: this.position }, 'projection failed; retrying');
+      this.deps.logger.error(
+        { err: error, projector: this.name, position: this.position },
+        'projection failed; retrying',
+      );
       this.restartTimer = setTimeout(() => {
         if (this.stopping) return;
         this.state = 'catching_up';
@@ -136,7 +140,9 @@ export class Projector {
     const last = batch[batch.length - 1]!.globalPosition;
     for (const p of this.projections) {
       const from = this.checkpoints.get(p.name) ?? 0;
-      const events = batch.filter((e) => e.globalPosition > from && p.streamPrefixes.some((s) => e.streamId.startsWith(s)));
+      const events = batch.filter(
+        (e) => e.globalPosition > from && p.streamPrefixes.some((s) => e.streamId.startsWith(s)),
+      );
       if (events.length === 0) continue;
       await p.prefetch?.(events, uow);
       for (const e of events) await p.apply(e, uow);
@@ -262,7 +268,9 @@ export class Projector {
     this.lagTimer = setTimeout(() => {
       this.lagTimer = undefined;
       if (this.stopping) return;
-      this.status().catch((error: unknown) => this.deps.logger.debug({ err: error, projector: this.name }, 'lag refresh failed'));
+      this.status().catch((error: unknown) =>
+        this.deps.logger.debug({ err: error, projector: this.name }, 'lag refresh failed'),
+      );
     }, 1000);
     this.lagTimer.unref();
   }

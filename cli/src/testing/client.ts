@@ -5,7 +5,10 @@ import { sleep } from './processes.js';
 export interface SettleClient {
   token(): Promise<string>;
   /** POST /v1/requests; never throws on an HTTP status, returns it with how long it took. */
-  register(body: { amount: number; currency?: string; reference: string }, idempotencyKey?: string): Promise<{ status: number; id?: string; ms: number; error?: string }>;
+  register(
+    body: { amount: number; currency?: string; reference: string },
+    idempotencyKey?: string,
+  ): Promise<{ status: number; id?: string; ms: number; error?: string }>;
   get(id: string): Promise<{ status: number; body?: RequestView }>;
 }
 
@@ -31,7 +34,11 @@ export function settleClient(baseUrl: string, timeoutMs = 10_000): SettleClient 
     const res = await fetch(`${baseUrl}/v1/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'demo-merchant', client_secret: 'demo-secret' }),
+      body: JSON.stringify({
+        grant_type: 'client_credentials',
+        client_id: 'demo-merchant',
+        client_secret: 'demo-secret',
+      }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (!res.ok) throw new Error(`token: HTTP ${res.status} ${await res.text()}`);
@@ -74,7 +81,11 @@ export function settleClient(baseUrl: string, timeoutMs = 10_000): SettleClient 
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
@@ -148,7 +159,8 @@ export async function gatewayCounter(targetUrl: string): Promise<GatewayCounter>
         }
       }
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k)) headers[k] = v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k)) headers[k] = v;
       try {
         const upstream = await fetch(`${targetUrl}${req.url ?? '/'}`, {
           method: req.method ?? 'GET',

@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SETTLE_BIN = join(REPO_ROOT, 'cli/bin/settle.js');
 /** Node 24 from the node@24 devDependency; the machine's plain `node` may be older. */
-const NODE_BIN = existsSync(join(REPO_ROOT, 'node_modules/.bin/node')) ? join(REPO_ROOT, 'node_modules/.bin/node') : process.execPath;
+const NODE_BIN = existsSync(join(REPO_ROOT, 'node_modules/.bin/node'))
+  ? join(REPO_ROOT, 'node_modules/.bin/node')
+  : process.execPath;
 
 export const PG_ADMIN_URL = process.env.SETTLE_TEST_PG_URL ?? 'postgres://settle:settle@127.0.0.1:5432/settle';
 export const KAFKA_URL = process.env.SETTLE_TEST_KAFKA ?? 'kafka://127.0.0.1:9092';
@@ -39,7 +41,12 @@ export async function freePort(): Promise<number> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -49,7 +56,10 @@ export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await sleep(everyMs);
   }
 }
@@ -110,7 +120,9 @@ export async function createTestWorld(): Promise<TestWorld> {
     redisPrefix,
     async cleanup() {
       if (process.env.SETTLE_TEST_KEEP) {
-        console.warn(`SETTLE_TEST_KEEP: kept PostgreSQL database ${pgDatabase}, MongoDB database ${mongoDatabase}, Kafka prefix ${topicPrefix}, Redis prefix ${redisPrefix}`);
+        console.warn(
+          `SETTLE_TEST_KEEP: kept PostgreSQL database ${pgDatabase}, MongoDB database ${mongoDatabase}, Kafka prefix ${topicPrefix}, Redis prefix ${redisPrefix}`,
+        );
         return;
       }
       const errors: unknown[] = [];
@@ -133,12 +145,17 @@ export async function createTestWorld(): Promise<TestWorld> {
       });
       await attempt(async () => {
         const { Kafka, logLevel } = await import('kafkajs');
-        const admin = new Kafka({ brokers: [KAFKA_URL.replace(/^kafka:\/\//, '')], logLevel: logLevel.NOTHING }).admin();
+        const admin = new Kafka({
+          brokers: [KAFKA_URL.replace(/^kafka:\/\//, '')],
+          logLevel: logLevel.NOTHING,
+        }).admin();
         await admin.connect();
         try {
           const topics = (await admin.listTopics()).filter((t) => t.startsWith(topicPrefix));
           if (topics.length > 0) await admin.deleteTopics({ topics });
-          const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(topicPrefix));
+          const groups = (await admin.listGroups()).groups
+            .map((g) => g.groupId)
+            .filter((g) => g.startsWith(topicPrefix));
           if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
         } finally {
           await admin.disconnect();
@@ -159,7 +176,11 @@ export async function createTestWorld(): Promise<TestWorld> {
           redis.disconnect();
         }
       });
-      if (errors.length > 0) console.warn(`test world ${id}: cleanup left something behind:`, errors.map((e) => (e as Error).message));
+      if (errors.length > 0)
+        console.warn(
+          `test world ${id}: cleanup left something behind:`,
+          errors.map((e) => (e as Error).message),
+        );
     },
   };
 }
@@ -208,7 +229,8 @@ const running = new Set<SettleProcess>();
  * Logs go to a file in the process's data dir; warnings and errors are kept in `problems`.
  */
 export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
-  if (!existsSync(join(REPO_ROOT, 'cli/dist/main.js'))) throw new Error('cli/dist/main.js is missing: run `npx tsc -b` before the integration specs');
+  if (!existsSync(join(REPO_ROOT, 'cli/dist/main.js')))
+    throw new Error('cli/dist/main.js is missing: run `npx tsc -b` before the integration specs');
   const dataDir = mkdtempSync(join(tmpdir(), `settle-${opts.name}-`));
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -225,7 +247,9 @@ export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
     ...opts.env,
   };
   // The caller may fix a port in opts.env (e.g. the sandbox behind a proxy); these are the final ones.
-  const [httpPort, grpcPort, sandboxPort] = [env.SETTLE_HTTP_PORT, env.SETTLE_GRPC_PORT, env.SETTLE_SANDBOX_PORT].map(Number);
+  const [httpPort, grpcPort, sandboxPort] = [env.SETTLE_HTTP_PORT, env.SETTLE_GRPC_PORT, env.SETTLE_SANDBOX_PORT].map(
+    Number,
+  );
   const logFile = join(dataDir, 'settle.log');
   const log = createWriteStream(logFile);
   const child: ChildProcess = spawn(NODE_BIN, [SETTLE_BIN, 'start', '--roles', opts.roles.join(',')], {
@@ -309,16 +333,28 @@ export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
   try {
     await Promise.race([
       exited.then((r) => {
-        throw new Error(`${opts.name} exited before it was ready (${JSON.stringify(r)}):\n${problems.slice(-20).join('\n')}`);
+        throw new Error(
+          `${opts.name} exited before it was ready (${JSON.stringify(r)}):\n${problems.slice(-20).join('\n')}`,
+        );
       }),
       (async () => {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           upSeen,
-          new Promise((_, fail) => (timer = setTimeout(() => fail(new Error(`${opts.name} did not log "Settle is up" within ${readyTimeoutMs} ms`)), readyTimeoutMs))),
+          new Promise(
+            (_, fail) =>
+              (timer = setTimeout(
+                () => fail(new Error(`${opts.name} did not log "Settle is up" within ${readyTimeoutMs} ms`)),
+                readyTimeoutMs,
+              )),
+          ),
         ]).finally(() => clearTimeout(timer));
         if (hasHttp)
-          await waitUntil(`${opts.name} /health/ready`, async () => (await fetch(`${proc.httpUrl}/health/ready`, { signal: AbortSignal.timeout(2000) })).ok, readyTimeoutMs);
+          await waitUntil(
+            `${opts.name} /health/ready`,
+            async () => (await fetch(`${proc.httpUrl}/health/ready`, { signal: AbortSignal.timeout(2000) })).ok,
+            readyTimeoutMs,
+          );
       })(),
     ]);
   } catch (error) {
@@ -334,8 +370,14 @@ export async function stopAllSettle(): Promise<void> {
 }
 
 /** `infra/local/services <command> <service>` — used by the outage specs to stop and start a shared server. */
-export async function services(command: 'up' | 'down' | 'status', service?: string): Promise<{ code: number; output: string }> {
-  const child = spawn(join(REPO_ROOT, 'infra/local/services'), service ? [command, service] : [command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function services(
+  command: 'up' | 'down' | 'status',
+  service?: string,
+): Promise<{ code: number; output: string }> {
+  const child = spawn(join(REPO_ROOT, 'infra/local/services'), service ? [command, service] : [command], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
