@@ -100,7 +100,7 @@ export class Projector {
     const prefixes = this.prefixes;
     const sub = this.deps.eventStore.subscribe((batch) => this.handleWithin(batch, BATCH_TIMEOUT_MS), {
       after: this.position,
-      batchSize: this.deps.batchSize ?? 1000,
+      batchSize: this.deps.batchSize ?? 5000,
       streamPrefixes: prefixes,
     });
     this.subscription = sub;
