@@ -1,0 +1,357 @@
+import { MongoClient, type AnyBulkWriteOperation, type Document } from 'mongodb';
+import {
+  createPgClient,
+  createPgliteClient,
+  MemoryReadStore,
+  silentLogger,
+  SqlEventStore,
+  type ReadStore,
+  type SqlClient,
+} from '@settle/platform';
+import { ALL_PROJECTIONS, Projector } from '@settle/projections';
+import { dropMongoDatabase } from './cleanup.js';
+import { judge, type Ctx } from './context.js';
+import { LogGenerator } from './events.js';
+import { cpuSince, Latencies, now, round, RssSampler, type Figures } from './measure.js';
+import { timedStore } from './timedStore.js';
+import { loadPlatformModule, type MongoReadStoreLike, type MongoReadStoreModule } from './optional.js';
+import type { Row } from './report.js';
+import { SERVICES, seedEvents, tempDir, throwawayPostgres } from './services.js';
+
+const RATE_TARGET = 20_000;
+/** "Grows linearly": the per-event time at the largest size is at most this many times that at the smallest. */
+const LINEAR_TOLERANCE = 1.5;
+const SEED_CHUNK = 10_000;
+
+interface Source {
+  name: string;
+  store: SqlEventStore;
+  client: SqlClient;
+  close(): Promise<void>;
+}
+
+interface Rebuild {
+  figures: Figures;
+  processed: number;
+  capped: boolean;
+}
+
+/** A fresh read store and Projector from position 0, measured until caught up (or the cap). */
+async function rebuild(source: Source, readStore: ReadStore, events: number, capSeconds: number): Promise<Rebuild> {
+  const latencies = new Latencies();
+  const projector = new Projector(ALL_PROJECTIONS, {
+    eventStore: timedStore(source.store, latencies),
+    readStore,
+    logger: silentLogger(),
+  });
+  const rss = new RssSampler();
+  const cpu = process.cpuUsage();
+  const t0 = now();
+  await projector.start();
+  let timer: NodeJS.Timeout | undefined;
+  const cut = await Promise.race([
+    projector.whenCaughtUp().then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), capSeconds * 1000))),
+  ]);
+  clearTimeout(timer);
+  // Cut short: stopping waits for the batch in flight, which then counts, with the time it took.
+  if (cut) await projector.stop();
+  const seconds = (now() - t0) / 1000;
+  const processed = cut ? Math.min(events, projector.currentPosition) : events;
+  if (!cut) await projector.stop();
+  // The batch in flight at the cap may have been the last one.
+  const capped = processed < events;
+  return {
+    processed,
+    capped,
+    figures: {
+      throughput: round(processed / seconds, 1),
+      unit: 'events/s',
+      count: processed,
+      seconds: round(seconds, 2),
+      ...latencies.summary(),
+      latencyOf: 'one projector batch (≤ 1000 events)',
+      cpuSeconds: cpuSince(cpu),
+      cpuOf: 'bench process (projector + store clients)',
+      peakRssMb: rss.stop(),
+      rssOf: 'bench process',
+      extra: { logSize: events, ...(capped ? { cappedAfterSeconds: capSeconds } : {}) },
+    },
+  };
+}
+
+/** Embedded limit: reading the same log in the projector's batches, and nothing else. */
+async function scanLog(source: Source, events: number): Promise<Figures> {
+  const rss = new RssSampler();
+  const cpu = process.cpuUsage();
+  const t0 = now();
+  let after = 0;
+  let n = 0;
+  const prefixes = [...new Set(ALL_PROJECTIONS.flatMap((p) => p.streamPrefixes))];
+  for (;;) {
+    const batch = await source.store.readAll({ after, limit: 1000, streamPrefixes: prefixes });
+    if (batch.length === 0) break;
+    n += batch.length;
+    after = batch[batch.length - 1]!.globalPosition;
+  }
+  const seconds = (now() - t0) / 1000;
+  return {
+    throughput: round(n / seconds, 1),
+    unit: 'events/s',
+    count: n,
+    seconds: round(seconds, 2),
+    cpuSeconds: cpuSince(cpu),
+    cpuOf: 'bench process',
+    peakRssMb: rss.stop(),
+    rssOf: 'bench process',
+    extra: { logSize: events },
+  };
+}
+
+/**
+ * MongoDB limit: the rebuild's final documents written raw — one unordered bulkWrite of inserts
+ * per 1000 documents into empty collections with the same indexes — as events/s of the log they
+ * stand for (events ÷ seconds the raw write took).
+ */
+async function rawBulkWrite(ctx: Ctx, fromDb: string, events: number): Promise<Figures> {
+  const client = new MongoClient(SERVICES.mongo, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 60_000 });
+  await client.connect();
+  const rawDb = `${fromDb}_raw`;
+  try {
+    const from = client.db(fromDb);
+    const to = client.db(rawDb);
+    const collections: [string, Document[]][] = [];
+    for (const p of ALL_PROJECTIONS)
+      for (const [name, indexes] of Object.entries(p.collections)) {
+        const docs = await from.collection(name).find({}).toArray();
+        collections.push([name, docs]);
+        for (const ix of indexes)
+          await to.collection(name).createIndex(Object.fromEntries(ix.fields), ix.unique ? { unique: true } : {});
+      }
+    const docs = collections.reduce((s, [, d]) => s + d.length, 0);
+    const latencies = new Latencies();
+    const rss = new RssSampler();
+    const cpu = process.cpuUsage();
+    const t0 = now();
+    for (const [name, list] of collections)
+      for (let i = 0; i < list.length; i += 1000) {
+        const ops = list
+          .slice(i, i + 1000)
+          .map((document): AnyBulkWriteOperation<Document> => ({ insertOne: { document } }));
+        const t = now();
+        await to.collection(name).bulkWrite(ops, { ordered: false });
+        latencies.add(now() - t);
+      }
+    const seconds = (now() - t0) / 1000;
+    ctx.log(`B4: raw bulkWrite of ${docs} documents took ${seconds.toFixed(2)} s`);
+    const upserts = await rawUpserts(client, `${fromDb}_ups`, collections, ctx.sizes.b4CapSeconds);
+    return {
+      throughput: round(events / seconds, 1),
+      unit: 'events/s',
+      count: events,
+      seconds: round(seconds, 2),
+      ...latencies.summary(),
+      latencyOf: 'one bulkWrite of ≤ 1000 inserts',
+      cpuSeconds: cpuSince(cpu),
+      cpuOf: 'bench process',
+      peakRssMb: rss.stop(),
+      rssOf: 'bench process',
+      extra: { documents: docs, documentsPerSecond: round(docs / seconds, 1), unguardedUpsertsPerSecond: upserts },
+    };
+  } finally {
+    await client.close();
+    await dropMongoDatabase(rawDb, 1000).catch((error: unknown) =>
+      ctx.log(`B4: could not drop ${rawDb}: ${(error as Error).message}`),
+    );
+  }
+}
+
+/**
+ * For the notes: the same documents as unguarded replaceOne upserts by _id (what a projector
+ * writing into a live collection needs), documents per second, within `capSeconds`.
+ */
+async function rawUpserts(
+  client: MongoClient,
+  dbName: string,
+  collections: [string, Document[]][],
+  capSeconds: number,
+): Promise<number> {
+  const to = client.db(dbName);
+  let n = 0;
+  const t0 = now();
+  try {
+    outer: for (const [name, list] of collections)
+      for (let i = 0; i < list.length; i += 100) {
+        const ops = list.slice(i, i + 100).map((d): AnyBulkWriteOperation<Document> => ({
+          replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true },
+        }));
+        await to.collection(name).bulkWrite(ops, { ordered: false });
+        n += ops.length;
+        if (now() - t0 > capSeconds * 1000) break outer;
+      }
+    return round(n / ((now() - t0) / 1000), 1);
+  } finally {
+    await dropMongoDatabase(dbName, 1000).catch(() => undefined);
+  }
+}
+
+async function embeddedSource(): Promise<Source> {
+  const dir = await tempDir('b4-pglite');
+  const client = await createPgliteClient(dir.path);
+  const store = await SqlEventStore.create(client);
+  return { name: 'PGlite', store, client, close: async () => (await store.close(), await dir.remove()) };
+}
+
+async function postgresSource(ctx: Ctx): Promise<Source> {
+  const db = await throwawayPostgres(`settle_bench_${ctx.runId}_b4`);
+  const client = await createPgClient(db.url);
+  const store = await SqlEventStore.create(client);
+  return { name: 'PostgreSQL', store, client, close: async () => (await store.close(), await db.drop()) };
+}
+
+/** B4: projection rebuild from position 0 into a fresh read store, at growing log sizes. */
+export async function runB4(ctx: Ctx): Promise<Row[]> {
+  const rows: Row[] = [];
+  const cap = ctx.sizes.b4CapSeconds;
+  const mongoModule = await loadPlatformModule<MongoReadStoreModule>(
+    'readStore/mongoReadStore.js',
+    'platform/src/readStore/mongoReadStore.ts',
+  );
+  const mongoProblem = typeof mongoModule === 'string' ? mongoModule : await ctx.problem('mongo');
+
+  const variants = [
+    { name: 'embedded (MemoryReadStore)', sizes: ctx.sizes.b4Embedded, problem: undefined as string | undefined },
+    { name: 'MongoDB', sizes: ctx.sizes.b4Mongo, problem: mongoProblem },
+  ];
+  for (const variant of variants) {
+    const isMongo = variant.name === 'MongoDB';
+    const targetText = isMongo ? `≥ ${RATE_TARGET.toLocaleString('en-US')} events/s` : undefined;
+    if (variant.problem) {
+      for (const n of variant.sizes)
+        rows.push({
+          id: 'B4',
+          workload: `rebuild ${n.toLocaleString('en-US')} events, ${variant.name}`,
+          skipped: variant.problem,
+          ...(targetText ? { target: targetText } : {}),
+        });
+      continue;
+    }
+    const source = isMongo && !(await ctx.problem('postgres')) ? await postgresSource(ctx) : await embeddedSource();
+    const generator = new LogGenerator({ expected: Math.max(...variant.sizes), seed: 4 });
+    const done: { n: number; r: Rebuild }[] = [];
+    let failure: string | undefined;
+    try {
+      for (const n of variant.sizes) {
+        const workload = `rebuild ${n.toLocaleString('en-US')} events, ${variant.name}`;
+        const last = done[done.length - 1];
+        if (last && (last.r.capped || n / last.r.figures.throughput! > cap)) {
+          const rate = last.r.figures.throughput!;
+          rows.push({
+            id: 'B4',
+            workload,
+            skipped: `at the ${rate.toLocaleString('en-US')} events/s measured at ${last.n.toLocaleString('en-US')} events, ${n.toLocaleString('en-US')} would take ≈ ${Math.round(n / rate)} s, over this run's ${cap} s cap per rebuild`,
+            ...(targetText ? { target: targetText } : {}),
+          });
+          continue;
+        }
+        if (failure) {
+          rows.push({ id: 'B4', workload, skipped: failure, ...(targetText ? { target: targetText } : {}) });
+          continue;
+        }
+        try {
+          ctx.log(`B4: seeding ${source.name} to ${n} events`);
+          while (generator.count < n)
+            await seedEvents(source.client, generator.next(Math.min(SEED_CHUNK, n - generator.count)));
+          await source.client.exec('ANALYZE settle_events');
+
+          ctx.log(`B4: ${workload}`);
+          let readStore: ReadStore;
+          let mongo: MongoReadStoreLike | undefined;
+          const dbName = `settle_bench_${ctx.runId}_b4_${n}`;
+          if (isMongo)
+            readStore = mongo = await (mongoModule as MongoReadStoreModule).MongoReadStore.create(SERVICES.mongo, {
+              dbName,
+              // A stalled server fails the batch (the projector retries) instead of hanging the run.
+              clientOptions: { socketTimeoutMS: 60_000 },
+            });
+          else readStore = new MemoryReadStore();
+          try {
+            const r = await rebuild(source, readStore, n, cap);
+            done.push({ n, r });
+            const limit = isMongo ? await rawBulkWrite(ctx, dbName, r.processed) : await scanLog(source, n);
+            const ratio = r.figures.throughput! / limit.throughput!;
+            const notes: string[] = [];
+            const ups = limit.extra?.unguardedUpsertsPerSecond;
+            if (isMongo && ups !== undefined)
+              notes.push(
+                `raw writes on this server: ${limit.extra?.documentsPerSecond} documents/s as inserts, ${ups} documents/s as unguarded upserts by _id`,
+              );
+            if (r.capped)
+              notes.push(
+                `cut short at the ${cap} s cap after ${r.processed.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events: the rate is over those`,
+              );
+            notes.push(`source log in ${source.name}`);
+            rows.push({
+              id: 'B4',
+              workload,
+              settle: r.figures,
+              limitName: isMongo
+                ? 'raw bulkWrite (inserts) of the same final documents, as events/s'
+                : 'reading the same log in the same batches, nothing else',
+              limit,
+              ratio: round(ratio, 3),
+              ...(targetText
+                ? { target: targetText, met: judge(ctx, !r.capped && r.figures.throughput! >= RATE_TARGET) }
+                : {}),
+              note: notes.join('; '),
+            });
+          } finally {
+            if (mongo) {
+              await mongo.close().catch(() => undefined);
+              await dropMongoDatabase(dbName, 1000).catch((error: unknown) =>
+                ctx.log(`B4: could not drop ${dbName}: ${(error as Error).message}`),
+              );
+            } else await readStore.close();
+          }
+        } catch (error) {
+          // A server failing mid-run (FerretDB stalls under load) costs this variant, not the run.
+          failure = `not run: the rebuild of ${n.toLocaleString('en-US')} events failed (${(error as Error).message})`;
+          ctx.log(`B4: ${workload} failed: ${(error as Error).message}`);
+          rows.push({
+            id: 'B4',
+            workload,
+            skipped: `failed: ${(error as Error).message}`,
+            ...(targetText ? { target: targetText } : {}),
+          });
+        }
+      }
+      const complete = done.filter((d) => !d.r.capped);
+      if (complete.length >= 2) {
+        const small = complete[0]!;
+        const large = complete[complete.length - 1]!;
+        // Linear time means a constant rate: the large log's rate against the small one's.
+        const ratio = large.r.figures.throughput! / small.r.figures.throughput!;
+        rows.push({
+          id: 'B4',
+          workload: `rebuild time growth ${small.n.toLocaleString('en-US')} → ${large.n.toLocaleString('en-US')} events, ${variant.name}`,
+          settle: { ...large.r.figures },
+          limitName: `the rate at ${small.n.toLocaleString('en-US')} events (linear growth keeps it)`,
+          limit: { ...small.r.figures },
+          ratio: round(ratio, 3),
+          target: `linear: ≥ ${Math.round(100 / LINEAR_TOLERANCE)}% of the small log's rate`,
+          met: judge(ctx, ratio >= 1 / LINEAR_TOLERANCE),
+        });
+      } else if (isMongo || variant.sizes.length > 1) {
+        rows.push({
+          id: 'B4',
+          workload: `rebuild time growth, ${variant.name}`,
+          skipped: `needs two complete rebuilds; this run completed ${complete.length}`,
+          target: 'linear',
+        });
+      }
+    } finally {
+      await source.close();
+    }
+  }
+  return rows;
+}
