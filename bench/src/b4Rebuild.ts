@@ -144,7 +144,7 @@ async function rawBulkWrite(ctx: Ctx, fromDb: string, events: number): Promise<F
       }
     const seconds = (now() - t0) / 1000;
     ctx.log(`B4: raw bulkWrite of ${docs} documents took ${seconds.toFixed(2)} s`);
-    const upserts = await rawUpserts(client, `${fromDb}_ups`, collections, ctx.sizes.b4CapSeconds);
+    const upserts = await rawUpserts(client, `${fromDb}_ups`, collections, Math.min(60, ctx.sizes.b4CapSeconds));
     return {
       throughput: round(events / seconds, 1),
       unit: 'events/s',
@@ -325,10 +325,11 @@ export async function runB4(ctx: Ctx): Promise<Row[]> {
           });
         }
       }
-      const complete = done.filter((d) => !d.r.capped);
-      if (complete.length >= 2) {
-        const small = complete[0]!;
-        const large = complete[complete.length - 1]!;
+      // A rebuild cut at the cap still has a rate (over the events it did), at a larger log.
+      const measured = done.filter((d) => d.r.processed > 0);
+      if (measured.length >= 2) {
+        const small = measured[0]!;
+        const large = measured[measured.length - 1]!;
         // Linear time means a constant rate: the large log's rate against the small one's.
         const ratio = large.r.figures.throughput! / small.r.figures.throughput!;
         rows.push({
@@ -340,12 +341,17 @@ export async function runB4(ctx: Ctx): Promise<Row[]> {
           ratio: round(ratio, 3),
           target: `linear: ≥ ${Math.round(100 / LINEAR_TOLERANCE)}% of the small log's rate`,
           met: judge(ctx, ratio >= 1 / LINEAR_TOLERANCE),
+          ...(large.r.capped
+            ? {
+                note: `the ${large.n.toLocaleString('en-US')}-event rebuild was cut at the cap after ${large.r.processed.toLocaleString('en-US')} events; its rate is over those`,
+              }
+            : {}),
         });
       } else if (isMongo || variant.sizes.length > 1) {
         rows.push({
           id: 'B4',
           workload: `rebuild time growth, ${variant.name}`,
-          skipped: `needs two complete rebuilds; this run completed ${complete.length}`,
+          skipped: `needs two rebuilds; this run measured ${measured.length}`,
           target: 'linear',
         });
       }
