@@ -6,3 +6,4 @@ export * from './paymentRequest/index.js';
 export * from './preferences/index.js';
 export * from './testing.js';
 export * from './clients/index.js';
+export * from './operations/index.js';

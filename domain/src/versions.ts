@@ -21,6 +21,7 @@ export const EVENT_SCHEMA_VERSIONS: Readonly<Record<string, number>> = {
   ClientSecretRotated: 1,
   ClientDisabled: 1,
   WebhookSecretRotated: 1,
+  OperatorActionRecorded: 1,
 };
 
 export const schemaVersionOf = (type: string): number => EVENT_SCHEMA_VERSIONS[type] ?? 1;

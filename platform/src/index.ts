@@ -42,3 +42,4 @@ export * from './bus/kafkaCodec.js';
 export * from './bus/kafkaDlq.js';
 export * from './bus/kafkaConsumer.js';
 export * from './eventStore/esdbEventStore.js';
+export * from './operatorAudit.js';
