@@ -55,6 +55,12 @@ export function createMetrics() {
       labelNames: ['projection'] as const,
       registers: [registry],
     }),
+    parkedStreams: new Gauge({
+      name: 'settle_parked_streams',
+      help: 'Streams parked after a failing event, per projection or reactor group (consumer:<group>)',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
     reactorPosition: new Gauge({
       name: 'settle_reactor_position',
       help: 'Global position a reactor has handled completely',

@@ -11,3 +11,5 @@ import { preferencesProjection } from './preferences.js';
 import { requestsProjection } from './requests.js';
 
 export const ALL_PROJECTIONS = [requestsProjection, merchantStatsProjection, preferencesProjection];
+export * from './parking.js';
+export * from './attempts.js';

@@ -1,5 +1,6 @@
 import type { StoredEvent } from '@settle/domain';
 import {
+  readOperatorActions,
   REQUEST_UPDATED_TOPIC,
   type Cache,
   type EventStore,
@@ -9,9 +10,11 @@ import {
   type ReadStore,
   type Subscription,
 } from '@settle/platform';
+import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, type AttemptMarker } from './attempts.js';
+import { errorText, newParkedDoc, PARKED_STREAMS, parkedId, type ParkedStreamDoc } from './parking.js';
 import type { Projection } from './projection.js';
 import { REQUESTS, type RequestDoc } from './requests.js';
-import { UnitOfWork } from './unitOfWork.js';
+import { isReadStoreFailure, UnitOfWork } from './unitOfWork.js';
 
 export interface ProjectorDeps {
   eventStore: EventStore;
@@ -21,6 +24,12 @@ export interface ProjectorDeps {
   pubsub?: MQEmitter;
   cache?: Cache;
   batchSize?: number;
+  /** Longest a batch may take before the projector gives up on it (a hang counts as a crash). */
+  batchTimeoutMs?: number;
+  /** Times the process may die or hang on one event before its stream is parked. */
+  crashLoopAttempts?: number;
+  /** How often operator requests on parked streams are looked for while any stream is parked. */
+  parkedPollMs?: number;
 }
 
 export interface ProjectorStatus {
@@ -43,6 +52,23 @@ export interface ProjectorStatus {
 /** Longest a batch may take before the projector gives up on it and resubscribes. */
 const BATCH_TIMEOUT_MS = 60_000;
 
+/** A projection threw on an event: its stream gets parked for that projection. */
+class ApplyFailure extends Error {
+  constructor(
+    readonly projection: Projection,
+    readonly event: StoredEvent,
+    override readonly cause: unknown,
+  ) {
+    super(errorText(cause));
+  }
+}
+
+/** Events applied together: a batch (one attempt marker), known-good events, or one event in careful mode. */
+interface Chunk {
+  events: StoredEvent[];
+  mode: 'batch' | 'known' | 'event';
+}
+
 export class Projector {
   private subscription?: Subscription;
   private readonly checkpoints = new Map<string, number>();
@@ -56,6 +82,16 @@ export class Projector {
   private caughtUpOnce = false;
   private caughtUp!: Promise<void>;
   private markCaughtUp!: () => void;
+  /** Parked records of this projector's projections, by `<projection>|<streamId>` (mirrors the read store). */
+  private readonly parked = new Map<string, ParkedStreamDoc>();
+  /** `<projection>|<eventId>` an operator skipped (from the audit trail, so a rebuild skips them too). */
+  private readonly skipped = new Set<string>();
+  /** The last attempt written down before applying (see `attempts.ts`). */
+  private marker?: AttemptMarker;
+  /** After a batch that never finished (a crash or a hang): apply the next events one at a time. */
+  private careful?: { after: number; remaining: number };
+  private lock: Promise<unknown> = Promise.resolve();
+  private parkedTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly projections: Projection[],
@@ -73,6 +109,7 @@ export class Projector {
       this.checkpoints.set(p.name, await readStore.getCheckpoint(p.name));
     }
     this.position = Math.min(...this.checkpoints.values());
+    await this.loadParking();
     this.head = await this.deps.eventStore.headPosition();
     // The head may be an event no projection reads (a client-… stream, say): the filtered
     // subscription never delivers it, so "position reached the head" alone would never come.
@@ -98,7 +135,7 @@ export class Projector {
 
   private subscribe(): void {
     const prefixes = this.prefixes;
-    const sub = this.deps.eventStore.subscribe((batch) => this.handleWithin(batch, BATCH_TIMEOUT_MS), {
+    const sub = this.deps.eventStore.subscribe((batch) => this.handleWithin(batch, this.batchTimeoutMs), {
       after: this.position,
       batchSize: this.deps.batchSize ?? 5000,
       streamPrefixes: prefixes,
@@ -125,44 +162,66 @@ export class Projector {
    * started again from the last checkpointed position (the guards make the replay harmless).
    */
   private handleWithin(batch: StoredEvent[], ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`a projection batch took longer than ${ms} ms`)), ms);
+    return this.exclusive(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          // A hang is treated like a crash: the next attempts go one event at a time, each counted.
+          this.careful = { after: this.position, remaining: this.deps.batchSize ?? 5000 };
+          reject(new Error(`a projection batch took longer than ${ms} ms`));
+        }, ms);
+      });
+      return Promise.race([this.handle(batch), timeout]).finally(() => clearTimeout(timer));
     });
-    return Promise.race([this.handle(batch), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Batches and operator requests on parked streams run one at a time (a timed-out batch lets go). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private get batchTimeoutMs(): number {
+    return this.deps.batchTimeoutMs ?? BATCH_TIMEOUT_MS;
+  }
+
+  private get markerName(): string {
+    return `${this.name}:attempt`;
   }
 
   private async handle(batch: StoredEvent[]): Promise<void> {
     // The batch's first event is the oldest one not applied yet: lag as it stands, for free.
     // (The head is the last one seen, not re-read: no extra query on the hot path.)
     this.setLagGauges(batch[0]!, Math.max(this.head, batch[batch.length - 1]!.globalPosition));
-    const uow = new UnitOfWork(this.deps.readStore);
     const last = batch[batch.length - 1]!.globalPosition;
-    for (const p of this.projections) {
-      const from = this.checkpoints.get(p.name) ?? 0;
-      const events = batch.filter(
-        (e) => e.globalPosition > from && p.streamPrefixes.some((s) => e.streamId.startsWith(s)),
-      );
-      if (events.length === 0) continue;
-      await p.prefetch?.(events, uow);
-      for (const e of events) await p.apply(e, uow);
+    const touchedById = new Map<string, RequestDoc>();
+    for (const chunk of this.plan(batch)) {
+      if (chunk.mode === 'batch') await this.beginBatch(chunk.events);
+      if (chunk.mode === 'event' && !(await this.beginEvent(chunk.events[0]!))) {
+        await this.saveCheckpoints(chunk.events[0]!.globalPosition);
+        continue;
+      }
+      const uow = await this.applyChunk(chunk.events);
+      // Touched, not just changed: after a crash between the writes and the checkpoint, the replayed
+      // batch changes nothing, yet its cache entries still need dropping and its updates publishing.
+      const docs = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
+      for (const doc of docs) touchedById.set(doc._id, doc);
+      // One event at a time, each one checkpointed: a restart resumes at the event that stopped it.
+      if (chunk.mode === 'event') {
+        await this.invalidate(docs.map((d) => `request:${d._id}`));
+        await this.saveCheckpoints(chunk.events[0]!.globalPosition);
+      }
     }
-    await uow.commit();
-    // Touched, not just changed: after a crash between the writes and the checkpoint, the replayed
-    // batch changes nothing, yet its cache entries still need dropping and its updates publishing.
-    const touched = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
+    // A memory read store starts from 0 after a restart: only a marker still there means "unfinished".
+    if (!this.deps.readStore.durable && this.marker) await this.writeMarker(undefined);
+    const touched = [...touchedById.values()];
     const keys = touched.map((d) => `request:${d._id}`);
     // Dropped before the checkpoint moves (a crash in between replays the batch and drops them
     // again) and once more after the position moves (a reader that loaded the old document
     // while we wrote checks the position before trusting what it cached).
     await this.invalidate(keys);
-    for (const p of this.projections) {
-      if ((this.checkpoints.get(p.name) ?? 0) >= last) continue;
-      await this.deps.readStore.saveCheckpoint(p.name, last);
-      this.checkpoints.set(p.name, last);
-    }
-    // Never backwards: a batch abandoned by the watchdog may still finish after newer ones.
-    this.position = Math.max(this.position, last);
+    await this.saveCheckpoints(last);
     if (last > this.head) this.head = last;
     if (touched.length > 0) {
       await this.invalidate(keys);
@@ -181,6 +240,240 @@ export class Projector {
         this.waiters.delete(w);
         w.resolve();
       }
+  }
+
+  private async saveCheckpoints(last: number): Promise<void> {
+    for (const p of this.projections) {
+      if ((this.checkpoints.get(p.name) ?? 0) >= last) continue;
+      await this.deps.readStore.saveCheckpoint(p.name, last);
+      this.checkpoints.set(p.name, last);
+    }
+    // Never backwards: a batch abandoned by the watchdog may still finish after newer ones.
+    this.position = Math.max(this.position, last);
+  }
+
+  /**
+   * Applies events to every projection in one unit of work. A projection that throws parks the
+   * event's stream for itself, and the whole chunk is applied again from scratch without that
+   * stream (nothing of the failed attempt was written: no other stream's event is lost or applied
+   * twice). A read-store failure is not the event's fault: it fails the batch, which is retried.
+   */
+  private async applyChunk(events: StoredEvent[]): Promise<UnitOfWork> {
+    for (;;) {
+      const uow = new UnitOfWork(this.deps.readStore);
+      try {
+        for (const p of this.projections) {
+          const selected = events.filter((e) => this.applies(p, e));
+          if (selected.length === 0) continue;
+          await p.prefetch?.(selected, uow);
+          for (const e of selected)
+            try {
+              await p.apply(e, uow);
+            } catch (error) {
+              if (isReadStoreFailure(error)) throw error;
+              throw new ApplyFailure(p, e, error);
+            }
+        }
+        await uow.commit();
+        return uow;
+      } catch (error) {
+        if (!(error instanceof ApplyFailure)) throw error;
+        await this.park(error.projection, error.event, error.cause, 1);
+      }
+    }
+  }
+
+  /** Whether `p` applies `e` now: not covered by its checkpoint, its stream not parked there, not skipped. */
+  private applies(p: Projection, e: StoredEvent): boolean {
+    if (e.globalPosition <= (this.checkpoints.get(p.name) ?? 0)) return false;
+    if (!p.streamPrefixes.some((s) => e.streamId.startsWith(s))) return false;
+    if (this.skipped.has(`${p.name}|${e.id}`)) return false;
+    const parked = this.parked.get(parkedId(p.name, e.streamId));
+    return parked === undefined || e.globalPosition < parked.position;
+  }
+
+  private get parkedRecords() {
+    return this.deps.readStore.collection<ParkedStreamDoc>(PARKED_STREAMS);
+  }
+
+  /** Parks `event`'s stream for `p`: the record first, so a crash right after still holds the stream. */
+  private async park(p: Projection, event: StoredEvent, error: unknown, attempts: number): Promise<void> {
+    const id = parkedId(p.name, event.streamId);
+    const doc = newParkedDoc(p.name, event, errorText(error), attempts, this.parked.get(id));
+    await this.parkedRecords.putMany([doc]);
+    this.parked.set(id, doc);
+    this.setParkedGauges();
+    this.deps.logger.error(
+      {
+        err: error,
+        projector: this.name,
+        projection: p.name,
+        streamId: event.streamId,
+        eventId: event.id,
+        type: event.type,
+        position: event.globalPosition,
+        attempts,
+      },
+      'projection failed on an event: stream parked (its later events wait; other streams go on)',
+    );
+  }
+
+  private setParkedGauges(): void {
+    for (const p of this.projections) {
+      let n = 0;
+      for (const doc of this.parked.values()) if (doc.projection === p.name) n++;
+      this.deps.metrics?.parkedStreams.set({ projection: p.name }, n);
+    }
+  }
+
+  /** Parked records, skipped events and the last attempt marker, at start. */
+  private async loadParking(): Promise<void> {
+    const names = new Set(this.projections.map((p) => p.name));
+    this.parked.clear();
+    for (const doc of await this.parkedRecords.find({})) if (names.has(doc.projection)) this.parked.set(doc._id, doc);
+    for (const e of await readOperatorActions(this.deps.eventStore)) {
+      if (e.data.action !== 'ParkedStreamSkipped') continue;
+      const parked = (e.data.detail as { parked?: { owner?: unknown; eventId?: unknown }[] }).parked ?? [];
+      for (const r of parked)
+        if (typeof r.owner === 'string' && typeof r.eventId === 'string') this.skipped.add(`${r.owner}|${r.eventId}`);
+    }
+    const marker = decodeMarker(await this.deps.eventStore.getCheckpoint(this.markerName));
+    const unfinished =
+      marker !== undefined &&
+      (!this.deps.readStore.durable ||
+        (marker.kind === 'batch' ? this.position <= marker.position : this.position < marker.position));
+    if (marker && unfinished) {
+      this.marker = marker;
+      this.careful = {
+        after: marker.kind === 'batch' ? marker.position : marker.position - 1,
+        remaining: this.deps.batchSize ?? 5000,
+      };
+      this.deps.logger.warn(
+        { projector: this.name, marker },
+        'the last projection attempt did not finish (crash or hang): applying the next events one at a time',
+      );
+    }
+    this.setParkedGauges();
+    clearInterval(this.parkedTimer);
+    this.parkedTimer = setInterval(() => void this.carryOutRequests(), this.deps.parkedPollMs ?? 500);
+    this.parkedTimer.unref();
+  }
+
+  /** Splits a batch: in careful mode, events past the unfinished attempt go one at a time. */
+  private plan(batch: StoredEvent[]): Chunk[] {
+    const careful = this.careful;
+    if (!careful) return [{ events: batch, mode: 'batch' }];
+    const chunks: Chunk[] = [];
+    const known = batch.filter((e) => e.globalPosition <= careful.after);
+    if (known.length > 0) chunks.push({ events: known, mode: 'known' });
+    let rest = batch.filter((e) => e.globalPosition > careful.after);
+    while (rest.length > 0 && careful.remaining > 0) {
+      chunks.push({ events: [rest[0]!], mode: 'event' });
+      rest = rest.slice(1);
+      careful.remaining--;
+    }
+    if (careful.remaining <= 0) this.careful = undefined;
+    if (rest.length > 0) chunks.push({ events: rest, mode: 'batch' });
+    return chunks;
+  }
+
+  private async writeMarker(marker: AttemptMarker | undefined): Promise<void> {
+    await this.deps.eventStore.saveCheckpoint(this.markerName, marker ? encodeMarker(marker) : 0);
+    this.marker = marker;
+  }
+
+  private async beginBatch(events: StoredEvent[]): Promise<void> {
+    const position = events[0]!.globalPosition - 1;
+    const m = this.marker;
+    const attempts = m?.kind === 'batch' && m.position === position ? m.attempts + 1 : 1;
+    await this.writeMarker({ kind: 'batch', position, attempts });
+  }
+
+  /**
+   * Counts an attempt at one event before applying it; past the limit the process died (or hung)
+   * on it every time: its stream is parked in every projection that would apply it, unapplied.
+   */
+  private async beginEvent(event: StoredEvent): Promise<boolean> {
+    const targets = this.projections.filter((p) => this.applies(p, event));
+    if (targets.length === 0) return true;
+    const m = this.marker;
+    const attempts = m?.kind === 'event' && m.position === event.globalPosition ? m.attempts + 1 : 1;
+    const limit = this.deps.crashLoopAttempts ?? CRASH_LOOP_ATTEMPTS;
+    if (attempts > limit) {
+      const error = new Error(
+        `the projector stopped ${limit} times while applying this event (a crash, e.g. out of memory, or a hang longer than ${this.batchTimeoutMs} ms)`,
+      );
+      for (const p of targets) await this.park(p, event, error, limit);
+      return false;
+    }
+    await this.writeMarker({ kind: 'event', position: event.globalPosition, attempts });
+    return true;
+  }
+
+  /** Carries out operator requests (`retryParked`/`skipParked`) written to the parked records. */
+  private async carryOutRequests(): Promise<void> {
+    if (this.parked.size === 0 || this.stopping) return;
+    await this.exclusive(async () => {
+      const requested = await this.parkedRecords.find({ filter: { requestId: { $exists: true } } });
+      for (const doc of requested) if (this.parked.has(doc._id)) await this.carryOut(doc);
+    }).catch((error: unknown) =>
+      this.deps.logger.warn(
+        { err: error, projector: this.name },
+        'could not carry out parked-stream requests; will retry',
+      ),
+    );
+  }
+
+  /**
+   * Re-applies a parked stream's held events in order, from the failed one (retry) or the one
+   * after it (skip), each committed on its own; unparks when all went through, or parks again at
+   * the event that failed (with its error). Events past the checkpoint arrive through the
+   * subscription once the stream is unparked.
+   */
+  private async carryOut(doc: ParkedStreamDoc): Promise<void> {
+    const p = this.projections.find((x) => x.name === doc.projection);
+    if (!p) return;
+    const upTo = this.checkpoints.get(p.name) ?? 0;
+    const held = (await this.deps.eventStore.readStream(doc.streamId)).filter(
+      (e) => e.globalPosition >= doc.position && e.globalPosition <= upTo,
+    );
+    if (doc.requestAction === 'skip') this.skipped.add(`${p.name}|${doc.eventId}`);
+    const log = { projector: this.name, projection: p.name, streamId: doc.streamId, by: doc.requestedBy };
+    for (const e of held) {
+      if (this.skipped.has(`${p.name}|${e.id}`)) continue;
+      const uow = new UnitOfWork(this.deps.readStore);
+      try {
+        await p.prefetch?.([e], uow);
+        await p.apply(e, uow);
+      } catch (error) {
+        if (isReadStoreFailure(error)) throw error;
+        const attempts = e.id === doc.eventId ? doc.attempts + 1 : 1;
+        const next: ParkedStreamDoc = {
+          ...newParkedDoc(p.name, e, errorText(error), attempts, doc),
+          ...(doc.requestId ? { outcomeRequestId: doc.requestId } : {}),
+          outcomeError: errorText(error),
+        };
+        await this.parkedRecords.putMany([next]);
+        this.parked.set(doc._id, next);
+        this.deps.logger.warn(
+          { ...log, err: error, eventId: e.id, position: e.globalPosition, action: doc.requestAction },
+          'parked stream failed again: it stays parked',
+        );
+        return;
+      }
+      await uow.commit();
+      const touched = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
+      await this.invalidate(touched.map((d) => `request:${d._id}`));
+      if (this.deps.pubsub)
+        for (const t of touched) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: t });
+    }
+    await this.parkedRecords.deleteMany([doc._id]);
+    this.parked.delete(doc._id);
+    this.setParkedGauges();
+    this.deps.logger.info(
+      { ...log, action: doc.requestAction, applied: held.length },
+      'parked stream unparked: its events flow again',
+    );
   }
 
   private async invalidate(keys: string[]): Promise<void> {
@@ -282,6 +575,7 @@ export class Projector {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    clearInterval(this.parkedTimer);
     clearTimeout(this.lagTimer);
     await this.subscription?.stop();
     this.state = 'stopped';

@@ -1,6 +1,26 @@
 import type { StoredEvent } from '@settle/domain';
 import type { ReadDoc, ReadStore } from '@settle/platform';
 
+const storeFailures = new WeakSet<object>();
+
+/**
+ * True when `error` came from the read store (an outage: retry the batch), not from a projection's
+ * own code (a poison event: park its stream).
+ */
+export function isReadStoreFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && storeFailures.has(error);
+}
+
+async function fromStore<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    const tagged = typeof error === 'object' && error !== null ? error : new Error(String(error));
+    storeFailures.add(tagged);
+    throw tagged;
+  }
+}
+
 /**
  * Collects the documents a batch of events changes: each is loaded once, folded in memory,
  * and written back once, guarded by position, when the batch commits.
@@ -24,13 +44,13 @@ export class UnitOfWork {
     const c = this.cache(collection);
     const missing = [...new Set(ids)].filter((id) => !c.has(id));
     if (missing.length === 0) return;
-    const found = await this.store.collection(collection).getMany(missing);
+    const found = await fromStore(() => this.store.collection(collection).getMany(missing));
     for (const id of missing) c.set(id, found.get(id) ?? null);
   }
 
   async get<T extends ReadDoc>(collection: string, id: string): Promise<T | null> {
     const c = this.cache(collection);
-    if (!c.has(id)) c.set(id, await this.store.collection(collection).get(id));
+    if (!c.has(id)) c.set(id, await fromStore(() => this.store.collection(collection).get(id)));
     return c.get(id) as T | null;
   }
 
