@@ -130,8 +130,6 @@ describe('operator fields', () => {
     const mutations = [
       'mutation { rebuildProjection(name: "requests") { name } }',
       'mutation { rollbackProjection(name: "requests") { name } }',
-      'mutation { retryParked(streamId: "request-1") }',
-      'mutation { skipParked(streamId: "request-1") }',
     ];
     for (const m of mutations) {
       const merchant = await h.gql(h.token.merchant, m);
@@ -139,6 +137,17 @@ describe('operator fields', () => {
       const operator = await h.gql(h.token.operator, m);
       expect(operator.body.errors![0]!.extensions).toMatchObject({ code: 'SETTLE_ERR_NOT_IMPLEMENTED' });
     }
+  });
+
+  it('checks the role before looking for a parked stream', async () => {
+    for (const m of ['retryParked', 'skipParked']) {
+      const merchant = await h.gql(h.token.merchant, `mutation { ${m}(streamId: "request-1") }`);
+      expect(merchant.body.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN' });
+      const operator = await h.gql(h.token.operator, `mutation { ${m}(streamId: "request-1") }`);
+      expect(operator.body.errors![0]!.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'streamId' });
+    }
+    const listed = await h.gql(h.token.merchant, '{ parkedStreams { streamId } }');
+    expect(listed.body.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN' });
   });
 });
 

@@ -8,7 +8,7 @@ import type {
   ReadStore,
   TokenService,
 } from '@settle/platform';
-import type { Projector } from '@settle/projections';
+import type { ParkedStreamsPort, Projector } from '@settle/projections';
 import type { MercuriusContext } from 'mercurius';
 
 /** What the query side needs; the composition root (`cli/`) chooses the adapters. */
@@ -29,6 +29,13 @@ export interface QueryDeps {
   /** Longest wait for a `minPosition` before answering with `extensions.stale`. */
   readWaitMs: number;
   now?: () => Date;
+  /**
+   * Where parked streams are listed and retried or skipped: by default the projector's records in
+   * the read store; the composition root adds the embedded bus's reactor groups.
+   */
+  parking?: ParkedStreamsPort[];
+  /** Longest `retryParked`/`skipParked` wait for the projector or consumer to carry them out (default 10 s). */
+  parkedActionWaitMs?: number;
 }
 
 /** The resolver context: mercurius' own plus the verified principal. */

@@ -14,6 +14,7 @@ import mercurius from 'mercurius';
  * | `GRAPHQL_VALIDATION_FAILED` | the document does not parse or validate against the schema |
  * | `INTERNAL_SERVER_ERROR` | anything else; the message is generic and the cause is logged |
  * | `SETTLE_ERR_NOT_IMPLEMENTED` | an operator mutation the projector cannot perform yet |
+ * | `SETTLE_ERR_PARKED_ACTION_PENDING` | `retryParked`/`skipParked` was recorded but no projector or consumer carried it out in time |
  */
 export const GQL_UNAUTHENTICATED = 'UNAUTHENTICATED';
 export const GQL_FORBIDDEN = 'FORBIDDEN';

@@ -106,6 +106,22 @@ export const schema = /* GraphQL */ `
     notifyOn: [RequestStatus!]
   }
 
+  "A stream a projection or reactor group stopped at: its later events wait until an operator retries or skips."
+  type ParkedStream {
+    "The projection, or consumer:<group> for a reactor group."
+    owner: String!
+    streamId: ID!
+    eventId: ID!
+    eventType: String!
+    "Global position of the failing event."
+    position: String!
+    error: String!
+    attempts: Int!
+    parkedAt: String!
+    "retry or skip, while an operator's request waits to be carried out."
+    pendingAction: String
+  }
+
   type ProjectionStatus {
     name: String!
     version: Int!
@@ -127,6 +143,8 @@ export const schema = /* GraphQL */ `
     preferences: Preferences
     "Operators and admins."
     projections: [ProjectionStatus!]!
+    "Operators and admins: every parked stream of the projections and reactor groups, with its error."
+    parkedStreams: [ParkedStream!]!
   }
 
   type Mutation {
@@ -135,9 +153,9 @@ export const schema = /* GraphQL */ `
     rebuildProjection(name: String!): ProjectionStatus!
     "Operators and admins."
     rollbackProjection(name: String!): ProjectionStatus!
-    "Operators and admins."
+    "Operators and admins: re-applies the stream's held events from the failed one; true once it flows again, false if an event failed again (still parked, with the new error)."
     retryParked(streamId: ID!): Boolean!
-    "Operators and admins."
+    "Operators and admins: skips the failing event and applies the rest; true once the stream flows again."
     skipParked(streamId: ID!): Boolean!
   }
 

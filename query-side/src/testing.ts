@@ -12,7 +12,7 @@ import {
   seedDemoClients,
   silentLogger,
 } from '@settle/platform';
-import { ALL_PROJECTIONS, Projector } from '@settle/projections';
+import { ALL_PROJECTIONS, Projector, type Projection } from '@settle/projections';
 import type { FastifyInstance } from 'fastify';
 import type { QueryDeps } from './context.js';
 import { buildQueryApp } from './plugin.js';
@@ -36,13 +36,23 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
  * The query side over real embedded parts: PGlite in memory, the in-process read store, cache
  * and pub/sub, a running projector with every projection, real signed tokens for the demo clients.
  */
-export async function createHarness(overrides: Partial<QueryDeps> = {}) {
+export async function createHarness(
+  overrides: Partial<QueryDeps> = {},
+  opts: { projections?: Projection[]; parkedPollMs?: number } = {},
+) {
   const eventStore = await SqlEventStore.create(await createPgliteClient(undefined));
   const readStore = new MemoryReadStore();
   const cache = new MemoryCache();
   const pubsub = createMemoryPubSub();
   const logger = silentLogger();
-  const projector = new Projector(ALL_PROJECTIONS, { eventStore, readStore, logger, pubsub, cache });
+  const projector = new Projector(opts.projections ?? ALL_PROJECTIONS, {
+    eventStore,
+    readStore,
+    logger,
+    pubsub,
+    cache,
+    ...(opts.parkedPollMs !== undefined ? { parkedPollMs: opts.parkedPollMs } : {}),
+  });
   await projector.start();
   const { privateKey } = generateKeyPairSync('ed25519');
   const tokens = new TokenService({

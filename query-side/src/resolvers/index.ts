@@ -19,7 +19,7 @@ export function createResolvers(deps: QueryDeps): IResolvers<any, QueryContext> 
     },
     Mutation: {
       ...preferencesMutations(deps),
-      ...operationsMutations(),
+      ...operationsMutations(deps),
     },
     Subscription: subscriptionResolvers(),
   };
