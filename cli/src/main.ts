@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { CONFIG_KEYS, createLogger, SettleError } from '@settle/platform';
+import { archiveCommand } from './archive.js';
 import { clientsCommand } from './clients.js';
 import { projectionsCommand } from './projections.js';
 import { replayCommand } from './replay.js';
@@ -28,6 +29,7 @@ export function buildCli(): Command {
   program.addCommand(clientsCommand());
   program.addCommand(replayCommand());
   program.addCommand(projectionsCommand());
+  program.addCommand(archiveCommand());
 
   program
     .command('config')

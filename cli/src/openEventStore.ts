@@ -21,7 +21,12 @@ export const ERR_NO_EVENT_STORE = 'SETTLE_ERR_NO_EVENT_STORE';
  * close. PGlite writes that file while the store is open and removes it on a clean close, so
  * its presence means a Settle is using the data dir (or one was not stopped cleanly).
  */
-export async function openEventStore(config: Config): Promise<EventStore> {
+export async function openEventStore(
+  config: Config,
+  /** What to do instead while a Settle runs on the embedded store (replay's default: ask GraphQL). */
+  inUseHint = 'Ask the running Settle instead: GraphQL `request(id: "…", asOf: "<position or ISO time>")` as an operator; ' +
+    'or stop Settle (Ctrl-C / SIGTERM) and run this again.',
+): Promise<EventStore> {
   const fail = (part: string, url: string, error: unknown): never => {
     throw new SettleError(
       'SETTLE_ERR_STARTUP_CONNECT',
@@ -44,8 +49,7 @@ export async function openEventStore(config: Config): Promise<EventStore> {
       throw new SettleError(
         ERR_EVENT_STORE_IN_USE,
         `the embedded event store at ${dir} is in use by a running Settle (PGlite allows one process per data dir). ` +
-          'Ask the running Settle instead: GraphQL `request(id: "…", asOf: "<position or ISO time>")` as an operator; ' +
-          'or stop Settle (Ctrl-C / SIGTERM) and run this again. If no Settle is running, the last one did not stop cleanly: ' +
+          `${inUseHint} If no Settle is running, the last one did not stop cleanly: ` +
           'start and stop it once to recover the store.',
         409,
       );

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { ERR_CONFIG_INVALID, SettleError } from './errors.js';
 
 type Parser<T> = (raw: string) => T;
@@ -126,6 +127,12 @@ const schema = {
     parse: str,
   },
   dataDir: { env: 'SETTLE_DATA_DIR', doc: 'where the embedded parts keep their files', default: './data', parse: str },
+  archiveDir: {
+    env: 'SETTLE_ARCHIVE_DIR',
+    doc: 'where `settle archive` writes archived streams (gzipped JSON lines); default <SETTLE_DATA_DIR>/archive',
+    default: '',
+    parse: str,
+  },
   host: { env: 'SETTLE_HOST', doc: 'interface the servers listen on', default: '127.0.0.1', parse: str },
   httpPort: { env: 'SETTLE_HTTP_PORT', doc: 'REST and GraphQL', default: 3000, parse: int(0, 65535) },
   grpcPort: { env: 'SETTLE_GRPC_PORT', doc: 'gRPC payments service', default: 50051, parse: int(0, 65535) },
@@ -350,6 +357,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     config.retryDelaysMs = dev ? [1000, 2000, 4000, 8000] : [30_000, 120_000, 600_000, 3_600_000];
   if ((config.notifyDelaysMs as number[]).length === 0)
     config.notifyDelaysMs = dev ? [1000, 2000, 4000, 8000, 16_000] : [5000, 300_000, 1_800_000, 7_200_000, 18_000_000];
+  if (config.archiveDir === '') config.archiveDir = join(config.dataDir, 'archive');
   if (config.graphiql === undefined) config.graphiql = dev;
   if (config.graphqlIntrospection === undefined) config.graphqlIntrospection = dev;
   if (config.production) {

@@ -43,3 +43,8 @@ export * from './bus/kafkaDlq.js';
 export * from './bus/kafkaConsumer.js';
 export * from './eventStore/esdbEventStore.js';
 export * from './operatorAudit.js';
+export * from './eventStore/archive.js';
+export * from './eventStore/archiveFile.js';
+export * from './eventStore/sqlArchive.js';
+export * from './eventStore/esdbArchive.js';
+export * from './eventStore/streamArchive.js';

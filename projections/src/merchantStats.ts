@@ -1,6 +1,7 @@
 import type { PaymentRequestEvent, StoredEvent } from '@settle/domain';
 import type { ReadDoc } from '@settle/platform';
 import type { Projection } from './projection.js';
+import type { UnitOfWork } from './unitOfWork.js';
 
 export const MERCHANT_STATS = 'merchant_stats';
 /** The projection's own index of requests, so later events can be attributed to a merchant and day. */
@@ -50,6 +51,37 @@ const emptyDay = (merchantId: string, day: string): Omit<MerchantDayDoc, '_id' |
   settledAmounts: {},
 });
 
+/**
+ * An archived request leaves the statistics: they describe the requests the event store still
+ * holds, so the live view and a rebuild from the log (which meets only the tombstone) agree.
+ * The request's counts and amounts come off its day; a day left with no request goes.
+ * Replays are harmless: the day document's position guard refuses a second subtraction, and the
+ * index entry, removed last, is what marks the request as counted.
+ */
+async function forgetArchived(stored: StoredEvent, requestId: string, uow: UnitOfWork): Promise<void> {
+  const req = await uow.get<RequestIndexDoc>(MERCHANT_STATS_REQUESTS, requestId);
+  if (!req) return;
+  const dayId = `${req.merchantId}|${req.day}`;
+  const day = await uow.update<MerchantDayDoc>(MERCHANT_STATS, dayId, stored, (doc) => {
+    if (!doc) return null;
+    const next = {
+      ...doc,
+      registered: Math.max(0, doc.registered - 1),
+      registeredAmounts: minus(doc.registeredAmounts, req.currency, req.amount),
+    };
+    if (req.outcome) next[req.outcome] = Math.max(0, doc[req.outcome] - 1);
+    if (req.outcome === 'settled') next.settledAmounts = minus(doc.settledAmounts, req.currency, req.amount);
+    return next;
+  });
+  if (day?._position === stored.globalPosition && day.registered === 0) uow.remove(MERCHANT_STATS, dayId);
+  uow.remove(MERCHANT_STATS_REQUESTS, requestId);
+}
+
+function minus(amounts: Record<string, number>, currency: string, amount: number): Record<string, number> {
+  const { [currency]: current = 0, ...rest } = amounts;
+  return current - amount > 0 ? { ...rest, [currency]: current - amount } : rest;
+}
+
 /** `merchantStats`: per merchant and day of registration, counts by outcome and amounts by currency. */
 export const merchantStatsProjection: Projection = {
   name: 'merchantStats',
@@ -95,6 +127,7 @@ export const merchantStatsProjection: Projection = {
       });
       return;
     }
+    if (event.type === 'RequestArchived') return forgetArchived(stored, requestId, uow);
     const outcome = OUTCOME_OF[event.type];
     if (!outcome) return;
     const req = await uow.get<RequestIndexDoc>(MERCHANT_STATS_REQUESTS, requestId);

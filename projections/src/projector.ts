@@ -196,6 +196,7 @@ export class Projector {
     this.setLagGauges(batch[0]!, Math.max(this.head, batch[batch.length - 1]!.globalPosition));
     const last = batch[batch.length - 1]!.globalPosition;
     const touchedById = new Map<string, RequestDoc>();
+    const touchedIds = new Set<string>();
     for (const chunk of this.plan(batch)) {
       if (chunk.mode === 'batch') await this.beginBatch(chunk.events);
       if (chunk.mode === 'event' && !(await this.beginEvent(chunk.events[0]!))) {
@@ -205,25 +206,28 @@ export class Projector {
       const uow = await this.applyChunk(chunk.events);
       // Touched, not just changed: after a crash between the writes and the checkpoint, the replayed
       // batch changes nothing, yet its cache entries still need dropping and its updates publishing.
-      const docs = uow.current(REQUESTS, uow.touched(REQUESTS)) as RequestDoc[];
+      const ids = uow.touched(REQUESTS);
+      const docs = uow.current(REQUESTS, ids) as RequestDoc[];
+      for (const id of ids) touchedIds.add(id);
       for (const doc of docs) touchedById.set(doc._id, doc);
       // One event at a time, each one checkpointed: a restart resumes at the event that stopped it.
       if (chunk.mode === 'event') {
-        await this.invalidate(docs.map((d) => `request:${d._id}`));
+        await this.invalidate(ids.map((id) => `request:${id}`));
         await this.saveCheckpoints(chunk.events[0]!.globalPosition);
       }
     }
     // A memory read store starts from 0 after a restart: only a marker still there means "unfinished".
     if (!this.deps.readStore.durable && this.marker) await this.writeMarker(undefined);
     const touched = [...touchedById.values()];
-    const keys = touched.map((d) => `request:${d._id}`);
+    // Removed documents (archived requests) are touched too: their cache entries must go.
+    const keys = [...touchedIds].map((id) => `request:${id}`);
     // Dropped before the checkpoint moves (a crash in between replays the batch and drops them
     // again) and once more after the position moves (a reader that loaded the old document
     // while we wrote checks the position before trusting what it cached).
     await this.invalidate(keys);
     await this.saveCheckpoints(last);
     if (last > this.head) this.head = last;
-    if (touched.length > 0) {
+    if (keys.length > 0) {
       await this.invalidate(keys);
       if (this.state === 'live' && this.deps.pubsub)
         for (const doc of touched) this.deps.pubsub.emit({ topic: REQUEST_UPDATED_TOPIC, payload: doc });

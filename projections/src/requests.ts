@@ -158,6 +158,10 @@ export const requestsProjection: Projection = {
     await uow.prefetch(REQUESTS, events.map(requestIdOf));
   },
   async apply(event, uow) {
+    // An archived request leaves the read model (its history is in the archive); time travel
+    // (`applyRequestEvent`) still shows it ARCHIVED. Only the tombstone stays in the log, so a
+    // rebuild that meets it after the truncation ends in the same place: no document.
+    if (event.type === 'RequestArchived') return uow.remove(REQUESTS, requestIdOf(event));
     await uow.update<RequestDoc>(REQUESTS, requestIdOf(event), event, (doc) => applyRequestEvent(doc, event));
   },
 };

@@ -78,6 +78,8 @@ export class UnitOfWork {
     if (next === null) return current;
     const doc = { ...next, _id: id, _position: event.globalPosition } as T;
     this.cache(collection).set(id, doc);
+    // Written again after a removal in the same unit: the write wins (commit deletes after it puts).
+    this.deleted.get(collection)?.delete(id);
     let d = this.dirty.get(collection);
     if (!d) this.dirty.set(collection, (d = new Set()));
     d.add(id);
@@ -85,6 +87,9 @@ export class UnitOfWork {
   }
 
   remove(collection: string, id: string): void {
+    let t = this.touchedIds.get(collection);
+    if (!t) this.touchedIds.set(collection, (t = new Set()));
+    t.add(id);
     this.cache(collection).set(id, null);
     this.dirty.get(collection)?.delete(id);
     let d = this.deleted.get(collection);

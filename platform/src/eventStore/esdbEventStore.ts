@@ -23,6 +23,8 @@ import {
 } from '@eventstore/db-client';
 import { schemaVersionOf, upcast, type EventMetadata, type StoredEvent } from '@settle/domain';
 import { ConcurrencyError, StoreUnavailableError } from '../errors.js';
+import type { StreamArchive } from './archive.js';
+import { EsdbArchive } from './esdbArchive.js';
 import type {
   AppendResult,
   EventStore,
@@ -102,11 +104,16 @@ function positionOf(e: NonNullable<AnyRecorded>, ...fallbacks: (bigint | undefin
 }
 
 function toStored(e: NonNullable<AnyRecorded>, commitPosition?: bigint): StoredEvent {
+  return upcast(toStoredRaw(e, commitPosition));
+}
+
+/** An event as stored (no upcasting): what an archive export holds. */
+export function toStoredRaw(e: NonNullable<AnyRecorded>, commitPosition?: bigint): StoredEvent {
   const raw = (
     e.metadata && typeof e.metadata === 'object' && !(e.metadata instanceof Uint8Array) ? e.metadata : {}
   ) as Record<string, unknown>;
   const { [VERSION_KEY]: version, [APPEND_ID_KEY]: _appendId, $correlationId: _c, $causationId: _k, ...metadata } = raw;
-  return upcast({
+  return {
     id: e.id,
     type: e.type,
     version: typeof version === 'number' ? version : schemaVersionOf(e.type),
@@ -116,7 +123,7 @@ function toStored(e: NonNullable<AnyRecorded>, commitPosition?: bigint): StoredE
     occurredAt: e.created.toISOString(),
     data: e.data,
     metadata: metadata as EventMetadata,
-  });
+  };
 }
 
 /**
@@ -124,7 +131,7 @@ function toStored(e: NonNullable<AnyRecorded>, commitPosition?: bigint): StoredE
  * as empty). A call left paused before its end is never released: the client's dispose()
  * then waits for it forever. So after an early stop the read is cancelled and still drained.
  */
-function drain<T>(read: StreamingRead<T>, take: (item: T) => boolean): Promise<void> {
+export function drain<T>(read: StreamingRead<T>, take: (item: T) => boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let taking = true;
     const finish = (error?: unknown) => {
@@ -506,6 +513,11 @@ export class EsdbEventStore implements EventStore {
     await this.client.appendToStream(stream, jsonEvent({ type: 'SettleCheckpointStored', data: { position } }), {
       expectedRevision: ANY,
     });
+  }
+
+  /** Archiving with `$tb` stream metadata (see EsdbArchive). */
+  streamArchive(): StreamArchive {
+    return new EsdbArchive(this, this.client);
   }
 
   async ping(): Promise<void> {

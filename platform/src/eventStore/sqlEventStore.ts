@@ -70,9 +70,9 @@ const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
  * (its first append) and a position late (its last) commits past a younger transaction's
  * lower, still uncommitted position, and readers skip that position forever.
  */
-const APPEND_LOCK = 0x5e771e_0001;
+export const APPEND_LOCK = 0x5e771e_0001;
 /** Serialises schema set-up: concurrent CREATE TABLE IF NOT EXISTS races on the catalogs. */
-const SCHEMA_LOCK = 0x5e771e_0002;
+export const SCHEMA_LOCK = 0x5e771e_0002;
 
 export interface SqlEventStoreOptions {
   /** Appends waiting while a transaction runs are committed together, up to this many. */
