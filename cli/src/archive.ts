@@ -42,6 +42,8 @@ export function parseRetention(raw: string): number {
 /** `settle archive --older-than D`: opens only the event store (offline, or next to a live PostgreSQL deployment). */
 export async function runArchiveCommand(opts: ArchiveCommandOptions): Promise<ArchiveRunResult> {
   const olderThanMs = parseRetention(opts.olderThan);
+  // The retention counts back from when the command was given, not from when the store opened.
+  const now = new Date();
   const config = opts.config ?? loadConfig();
   const dir = resolve(opts.dir ?? config.archiveDir);
   const store = await openEventStore(config, IN_USE_HINT);
@@ -51,6 +53,7 @@ export async function runArchiveCommand(opts: ArchiveCommandOptions): Promise<Ar
       archive: await streamArchiveOf(store),
       dir,
       olderThanMs,
+      now: () => now,
       dryRun: opts.dryRun ?? false,
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.onStream ? { onStream: opts.onStream } : {}),

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { loadConfig, SettleError, type Config } from '@settle/platform';
-import { parseReplayTo, replayStream } from '@settle/projections';
+import type { StoredEvent } from '@settle/domain';
+import { isTruncated, loadConfig, readStreamWithArchive, SettleError, type Config } from '@settle/platform';
+import { checkReplayable, foldStreamEvents, parseReplayTo, withinReplayRange } from '@settle/projections';
 import { openEventStore } from './openEventStore.js';
 
 export interface StreamReplayOptions {
@@ -10,7 +11,15 @@ export interface StreamReplayOptions {
   config?: Config;
   /** Receives each JSON line (stdout by default). */
   write?: (line: string) => void;
+  /** Read an archived stream's truncated events from the archive table or file (SETTLE_ARCHIVE_DIR). */
+  includeArchived?: boolean;
+  /** Overrides SETTLE_ARCHIVE_DIR for --include-archived. */
+  archiveDir?: string;
+  /** Receives remarks for the operator (stderr by default). */
+  note?: (message: string) => void;
 }
+
+export const ERR_REPLAY_STREAM_ARCHIVED = 'SETTLE_ERR_REPLAY_STREAM_ARCHIVED';
 
 /**
  * `settle replay --stream ID [--to POSITION|ISO_TIME]`, offline: opens only the event store and
@@ -20,10 +29,29 @@ export async function runStreamReplay(opts: StreamReplayOptions): Promise<number
   const range = parseReplayTo(opts.to);
   const config = opts.config ?? loadConfig();
   const write = opts.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const note = opts.note ?? ((message: string) => console.error(message));
+  checkReplayable(opts.streamId);
   const store = await openEventStore(config);
   try {
+    let events: StoredEvent[];
+    if (opts.includeArchived) {
+      const whole = await readStreamWithArchive(store, opts.streamId, opts.archiveDir ?? config.archiveDir);
+      if (whole.archivedFrom)
+        note(`${opts.streamId} is archived; its archived events come from the ${whole.archivedFrom}`);
+      events = whole.events;
+    } else {
+      events = await store.readStream(opts.streamId);
+      if (isTruncated(events))
+        throw new SettleError(
+          ERR_REPLAY_STREAM_ARCHIVED,
+          `${opts.streamId} is archived: its events before stream position ${events[0]!.streamPosition} were moved out of ` +
+            'the event store. Pass --include-archived to read them from the archive (table, or SETTLE_ARCHIVE_DIR), ' +
+            'or `settle archive import <file>` to put them back.',
+          409,
+        );
+    }
     let lines = 0;
-    for await (const line of replayStream(store, opts.streamId, range)) {
+    for (const line of foldStreamEvents(opts.streamId, withinReplayRange(events, range))) {
       write(JSON.stringify(line));
       lines++;
     }
@@ -43,29 +71,43 @@ export function replayCommand(): Command {
       new Option('--stream <streamId>', 'stream to replay, e.g. request-<id>, preferences-<userId>, client-<clientId>'),
     )
     .addOption(new Option('--to <positionOrTime>', 'stop after this global position (digits) or ISO 8601 time'))
+    .addOption(
+      new Option(
+        '--include-archived',
+        'an archived stream: read its archived events too (archive table, or the file in SETTLE_ARCHIVE_DIR)',
+      ),
+    )
+    .addOption(new Option('--archive-dir <dir>', 'with --include-archived: where the archive files are'))
     .addOption(new Option('--projection <name>', 'blue-green rebuild of a projection (not built yet)').hideHelp())
-    .action(async (opts: { stream?: string; to?: string; projection?: string }, command: Command) => {
-      if (opts.projection !== undefined)
-        command.error(
-          'settle replay --projection: blue-green rebuilds are not built yet (issue 5); only --stream works',
-          { exitCode: 2 },
-        );
-      if (opts.stream === undefined) command.error('settle replay: --stream <streamId> is required', { exitCode: 2 });
-      try {
-        const lines = await runStreamReplay({
-          streamId: opts.stream,
-          ...(opts.to !== undefined ? { to: opts.to } : {}),
-        });
-        if (lines === 0) {
-          console.error(
-            `settle replay: stream ${opts.stream} has no events${opts.to !== undefined ? ` at or before ${opts.to}` : ''}`,
+    .action(
+      async (
+        opts: { stream?: string; to?: string; projection?: string; includeArchived?: boolean; archiveDir?: string },
+        command: Command,
+      ) => {
+        if (opts.projection !== undefined)
+          command.error(
+            'settle replay --projection: blue-green rebuilds are not built yet (issue 5); only --stream works',
+            { exitCode: 2 },
           );
+        if (opts.stream === undefined) command.error('settle replay: --stream <streamId> is required', { exitCode: 2 });
+        try {
+          const lines = await runStreamReplay({
+            streamId: opts.stream,
+            ...(opts.to !== undefined ? { to: opts.to } : {}),
+            includeArchived: opts.includeArchived ?? false,
+            ...(opts.archiveDir !== undefined ? { archiveDir: opts.archiveDir } : {}),
+          });
+          if (lines === 0) {
+            console.error(
+              `settle replay: stream ${opts.stream} has no events${opts.to !== undefined ? ` at or before ${opts.to}` : ''}`,
+            );
+            process.exitCode = 1;
+          }
+        } catch (error) {
+          if (!(error instanceof SettleError)) throw error;
+          console.error(`settle replay: ${error.message}`);
           process.exitCode = 1;
         }
-      } catch (error) {
-        if (!(error instanceof SettleError)) throw error;
-        console.error(`settle replay: ${error.message}`);
-        process.exitCode = 1;
-      }
-    });
+      },
+    );
 }

@@ -80,6 +80,11 @@ export function parseReplayTo(to: string | undefined): ReadStreamOptions {
   return { toTime: `${new Date(ms).toISOString().slice(0, -1)}999Z` };
 }
 
+/** Throws SETTLE_ERR_REPLAY_UNKNOWN_STREAM unless the stream is one replays know how to fold. */
+export function checkReplayable(streamId: string): void {
+  foldFor(streamId);
+}
+
 function foldFor(streamId: string): StreamFold {
   const prefix = REPLAYABLE_STREAM_PREFIXES.find((p) => streamId.startsWith(p));
   if (!prefix)
@@ -100,8 +105,23 @@ export async function* replayStream(
   streamId: string,
   opts: ReadStreamOptions = {},
 ): AsyncGenerator<StreamReplayLine> {
+  foldFor(streamId);
+  yield* foldStreamEvents(streamId, await store.readStream(streamId, opts));
+}
+
+/** Keeps the events at or before `opts` (position or time), as `readStream` would. */
+export function withinReplayRange(events: StoredEvent[], opts: ReadStreamOptions): StoredEvent[] {
+  const toTime = opts.toTime === undefined ? undefined : Date.parse(opts.toTime);
+  return events.filter(
+    (e) =>
+      (opts.toPosition === undefined || e.globalPosition <= opts.toPosition) &&
+      (toTime === undefined || Date.parse(e.occurredAt) <= toTime),
+  );
+}
+
+/** Time travel over events already read (a stream with its archived part, say). */
+export function* foldStreamEvents(streamId: string, events: StoredEvent[]): Generator<StreamReplayLine> {
   const fold = foldFor(streamId);
-  const events = await store.readStream(streamId, opts);
   let state = fold.initial();
   for (const event of events) {
     state = fold.apply(state, event);
