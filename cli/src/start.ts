@@ -9,7 +9,7 @@ import {
 } from '@settle/command-side';
 import { createLogger, loadConfig, type Config, type Consumer, type Logger } from '@settle/platform';
 import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/payments';
-import { ALL_PROJECTIONS, Projector } from '@settle/projections';
+import { ALL_PROJECTIONS, LiveVersions, ProjectionOperations, Projector } from '@settle/projections';
 import { createPaymentsClient, grpcClientCredentials, grpcServerCredentials } from '@settle/proto';
 import { queryPlugin } from '@settle/query-side';
 import { createDispatcher, createNotifier, createSafeFetch, createScheduler } from '@settle/reactors';
@@ -91,6 +91,14 @@ export async function startSettle(
       logger.info({ port: server.port }, 'payments gRPC service listening');
     }
 
+    // Which version of each read model is live: readers (query side, scheduler) see only that one,
+    // following cutovers and rollbacks within about a second (pointer poll) or at once (pub/sub).
+    const liveVersions = new LiveVersions(parts.readStore, ALL_PROJECTIONS, {
+      pubsub: parts.pubsub,
+      logger: logger.child({ part: 'versions' }),
+    });
+    await liveVersions.start();
+    stops.push(async () => liveVersions.stop());
     const projector = new Projector(ALL_PROJECTIONS, {
       eventStore: parts.eventStore,
       readStore: parts.readStore,
@@ -98,7 +106,16 @@ export async function startSettle(
       metrics: parts.metrics,
       pubsub: parts.pubsub,
       cache: parts.cache,
+      versions: liveVersions,
     });
+    const operations = new ProjectionOperations({
+      eventStore: parts.eventStore,
+      readStore: parts.readStore,
+      projections: ALL_PROJECTIONS,
+      logger: logger.child({ part: 'rebuild' }),
+      pubsub: parts.pubsub,
+    });
+    stops.push(() => operations.stop());
     if (roles.has('projector')) {
       await projector.start();
       stops.push(() => projector.stop());
@@ -151,9 +168,10 @@ export async function startSettle(
         });
       if (roles.has('query'))
         await app.register(queryPlugin, {
-          readStore: parts.readStore,
+          readStore: liveVersions.readStore,
           eventStore: parts.eventStore,
           projector,
+          operations,
           tokens,
           clients,
           pubsub: parts.pubsub,
@@ -219,7 +237,7 @@ export async function startSettle(
     if (roles.has('scheduler')) {
       const scheduler = createScheduler({
         eventStore: parts.eventStore,
-        readStore: parts.readStore,
+        readStore: liveVersions.readStore,
         locks: parts.locks,
         notifier,
         logger: logger.child({ role: 'scheduler' }),

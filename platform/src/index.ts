@@ -26,6 +26,7 @@ export * from './eventStore/instrumented.js';
 export * from './readStore/errors.js';
 export * from './readStore/mongoReadStore.js';
 export * from './readStore/newestPerId.js';
+export * from './readStore/versions.js';
 export * from './redis/connection.js';
 export * from './redis/redisCache.js';
 export * from './redis/redisLockManager.js';

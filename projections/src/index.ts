@@ -5,6 +5,8 @@ export * from './requests.js';
 export * from './merchantStats.js';
 export * from './preferences.js';
 export * from './streamReplay.js';
+export * from './liveVersions.js';
+export * from './rebuild.js';
 
 import { merchantStatsProjection } from './merchantStats.js';
 import { preferencesProjection } from './preferences.js';

@@ -2,6 +2,9 @@ import type { StoredEvent } from '@settle/domain';
 import {
   readOperatorActions,
   REQUEST_UPDATED_TOPIC,
+  routedReadStore,
+  versionedCheckpoint,
+  versionedCollection,
   type Cache,
   type EventStore,
   type Logger,
@@ -12,6 +15,7 @@ import {
 } from '@settle/platform';
 import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, type AttemptMarker } from './attempts.js';
 import { errorText, newParkedDoc, PARKED_STREAMS, parkedId, type ParkedStreamDoc } from './parking.js';
+import { LiveVersions } from './liveVersions.js';
 import type { Projection } from './projection.js';
 import { REQUESTS, type RequestDoc } from './requests.js';
 import { isReadStoreFailure, UnitOfWork } from './unitOfWork.js';
@@ -30,10 +34,14 @@ export interface ProjectorDeps {
   crashLoopAttempts?: number;
   /** How often operator requests on parked streams are looked for while any stream is parked. */
   parkedPollMs?: number;
+  /** Live versions as this process knows them (one is created over `readStore` if not given). */
+  versions?: LiveVersions;
 }
 
 export interface ProjectorStatus {
   name: string;
+  /** The version this projector applies events to (the live one). */
+  version: number;
   position: number;
   headPosition: number;
   lagEvents: number;
@@ -92,6 +100,13 @@ export class Projector {
   private careful?: { after: number; remaining: number };
   private lock: Promise<unknown> = Promise.resolve();
   private parkedTimer?: NodeJS.Timeout;
+  /** The version of each projection this projector writes; changes only between subscriptions. */
+  private readonly applied = new Map<string, number>();
+  private readonly owner = new Map<string, string>();
+  readonly versions: LiveVersions;
+  private readonly ownsVersions: boolean;
+  private switching: Promise<void> = Promise.resolve();
+  private unwatch?: () => void;
 
   constructor(
     private readonly projections: Projection[],
@@ -99,15 +114,48 @@ export class Projector {
     readonly name = 'readModels',
   ) {
     this.caughtUp = new Promise((r) => (this.markCaughtUp = () => ((this.caughtUpOnce = true), r())));
+    this.ownsVersions = deps.versions === undefined;
+    this.versions =
+      deps.versions ??
+      new LiveVersions(deps.readStore, projections, {
+        ...(deps.pubsub ? { pubsub: deps.pubsub } : {}),
+        logger: deps.logger,
+      });
+    for (const p of projections) for (const c of Object.keys(p.collections)) this.owner.set(c, p.name);
+  }
+
+  /** The read store as this projector writes it: each read model at the version it applies. */
+  private target(): ReadStore {
+    return routedReadStore(this.deps.readStore, (c) => {
+      const p = this.owner.get(c);
+      return p === undefined ? c : versionedCollection(c, this.applied.get(p) ?? 1);
+    });
+  }
+
+  /** Takes the live version of each projection, with its indexes and its checkpoint. */
+  private async loadVersions(): Promise<void> {
+    const { readStore } = this.deps;
+    for (const p of this.projections) {
+      const version = this.versions.version(p.name);
+      this.applied.set(p.name, version);
+      for (const [collection, indexes] of Object.entries(p.collections))
+        await readStore.ensureIndexes(versionedCollection(collection, version), indexes);
+      this.checkpoints.set(p.name, await readStore.getCheckpoint(versionedCheckpoint(p.name, version)));
+    }
   }
 
   async start(): Promise<void> {
-    const { readStore } = this.deps;
-    for (const p of this.projections) {
-      for (const [collection, indexes] of Object.entries(p.collections))
-        await readStore.ensureIndexes(collection, indexes);
-      this.checkpoints.set(p.name, await readStore.getCheckpoint(p.name));
-    }
+    await this.versions.start();
+    await this.loadVersions();
+    // A cutover or rollback (here or elsewhere): finish the batch in hand, then continue the new
+    // live version from its own checkpoint.
+    this.unwatch = this.versions.onChange(() => {
+      this.switching = this.switching
+        .then(() => this.switchVersions())
+        .catch((error: unknown) =>
+          this.deps.logger.error({ err: error, projector: this.name }, 'switching versions failed'),
+        );
+    });
     this.position = Math.min(...this.checkpoints.values());
     await this.loadParking();
     this.head = await this.deps.eventStore.headPosition();
@@ -133,6 +181,29 @@ export class Projector {
     return [...new Set(this.projections.flatMap((p) => p.streamPrefixes))];
   }
 
+  private async switchVersions(): Promise<void> {
+    if (this.stopping) return;
+    const before = new Map(this.applied);
+    const sub = this.subscription;
+    this.subscription = undefined;
+    clearTimeout(this.restartTimer);
+    await sub?.stop();
+    if (this.stopping) return;
+    await this.exclusive(() => this.loadVersions());
+    if (this.stopping) return;
+    // May go backwards: a rollback continues an older version from its own checkpoint.
+    this.position = Math.min(...this.checkpoints.values());
+    this.deps.logger.info(
+      {
+        projector: this.name,
+        versions: Object.fromEntries([...this.applied].map(([p, v]) => [p, `${before.get(p)}→${v}`])),
+        position: this.position,
+      },
+      'projector continues the live versions from their checkpoints',
+    );
+    this.subscribe();
+  }
+
   private subscribe(): void {
     const prefixes = this.prefixes;
     const sub = this.deps.eventStore.subscribe((batch) => this.handleWithin(batch, this.batchTimeoutMs), {
@@ -142,14 +213,14 @@ export class Projector {
     });
     this.subscription = sub;
     sub.failed.catch((error: unknown) => {
-      if (this.stopping) return;
+      if (this.stopping || this.subscription !== sub) return;
       this.state = 'failed';
       this.deps.logger.error(
         { err: error, projector: this.name, position: this.position },
         'projection failed; retrying',
       );
       this.restartTimer = setTimeout(() => {
-        if (this.stopping) return;
+        if (this.stopping || this.subscription !== sub) return;
         this.state = 'catching_up';
         this.subscribe();
       }, 1000);
@@ -249,7 +320,7 @@ export class Projector {
   private async saveCheckpoints(last: number): Promise<void> {
     for (const p of this.projections) {
       if ((this.checkpoints.get(p.name) ?? 0) >= last) continue;
-      await this.deps.readStore.saveCheckpoint(p.name, last);
+      await this.deps.readStore.saveCheckpoint(versionedCheckpoint(p.name, this.applied.get(p.name) ?? 1), last);
       this.checkpoints.set(p.name, last);
     }
     // Never backwards: a batch abandoned by the watchdog may still finish after newer ones.
@@ -264,7 +335,7 @@ export class Projector {
    */
   private async applyChunk(events: StoredEvent[]): Promise<UnitOfWork> {
     for (;;) {
-      const uow = new UnitOfWork(this.deps.readStore);
+      const uow = new UnitOfWork(this.target());
       try {
         for (const p of this.projections) {
           const selected = events.filter((e) => this.applies(p, e));
@@ -445,7 +516,7 @@ export class Projector {
     const log = { projector: this.name, projection: p.name, streamId: doc.streamId, by: doc.requestedBy };
     for (const e of held) {
       if (this.skipped.has(`${p.name}|${e.id}`)) continue;
-      const uow = new UnitOfWork(this.deps.readStore);
+      const uow = new UnitOfWork(this.target());
       try {
         await p.prefetch?.([e], uow);
         await p.apply(e, uow);
@@ -539,7 +610,15 @@ export class Projector {
         const lagSeconds = behind ? ageSeconds(next, now) : 0;
         this.deps.metrics?.projectionLagEvents.set({ projection: p.name }, lagEvents);
         this.deps.metrics?.projectionLagSeconds.set({ projection: p.name }, lagSeconds);
-        return { name: p.name, position, headPosition: head, lagEvents, lagSeconds, state: this.state };
+        return {
+          name: p.name,
+          version: this.applied.get(p.name) ?? this.versions.version(p.name),
+          position,
+          headPosition: head,
+          lagEvents,
+          lagSeconds,
+          state: this.state,
+        };
       }),
     );
   }
@@ -578,8 +657,11 @@ export class Projector {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.unwatch?.();
+    if (this.ownsVersions) this.versions.stop();
     clearTimeout(this.restartTimer);
     clearInterval(this.parkedTimer);
+    await this.switching;
     clearTimeout(this.lagTimer);
     await this.subscription?.stop();
     this.state = 'stopped';

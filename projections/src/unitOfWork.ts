@@ -111,9 +111,17 @@ export class UnitOfWork {
     return [...ids].map((id) => c.get(id)).filter((d): d is ReadDoc => d != null);
   }
 
-  async commit(): Promise<void> {
+  /**
+   * Writes the changes. `fresh`: the collections have one writer that has folded every document
+   * itself (a rebuild into a new version), so plain bulk upserts replace the position-guarded ones.
+   */
+  async commit(opts: { fresh?: boolean } = {}): Promise<void> {
     await Promise.all(
-      [...this.dirty.keys()].map((collection) => this.store.collection(collection).putMany(this.changes(collection))),
+      [...this.dirty.keys()].map((collection) =>
+        opts.fresh
+          ? this.store.collection(collection).replaceMany(this.changes(collection))
+          : this.store.collection(collection).putMany(this.changes(collection)),
+      ),
     );
     await Promise.all(
       [...this.deleted.entries()].map(([collection, ids]) => this.store.collection(collection).deleteMany([...ids])),

@@ -8,7 +8,8 @@ import type {
   ReadStore,
   TokenService,
 } from '@settle/platform';
-import type { ParkedStreamsPort, Projector } from '@settle/projections';
+import type { ParkedStreamsPort, ProjectionOperations, Projector } from '@settle/projections';
+import type { RebuildProgressExtension } from './resolvers/operations.js';
 import type { MercuriusContext } from 'mercurius';
 
 /** What the query side needs; the composition root (`cli/`) chooses the adapters. */
@@ -17,6 +18,11 @@ export interface QueryDeps {
   eventStore: EventStore;
   /** Read-your-writes waits and the operators' `projections` view. */
   projector: Pick<Projector, 'waitFor' | 'status' | 'currentPosition'>;
+  /** Blue-green rebuilds and rollbacks (`rebuildProjection`, `rollbackProjection`); NOT_IMPLEMENTED without. */
+  operations?: Pick<
+    ProjectionOperations,
+    'rebuild' | 'rollback' | 'pointer' | 'pointers' | 'localProgress' | 'prefixes'
+  >;
   tokens: Pick<TokenService, 'verify'>;
   /** When given, tokens of unknown or disabled clients are refused (as the REST API does). */
   clients?: Pick<ClientRegistry, 'get'>;
@@ -43,4 +49,6 @@ export interface QueryContext extends MercuriusContext {
   principal: Principal;
   /** Set when a `minPosition` wait timed out: the answer may not include the caller's writes yet. */
   stale?: boolean;
+  /** Set by `projections` while rebuilds run: served in `extensions.rebuilds` (events/s, ETA). */
+  rebuilds?: RebuildProgressExtension[];
 }

@@ -99,6 +99,7 @@ export const queryPlugin: FastifyPluginAsync<QueryDeps & { limits?: Partial<Grap
 
   app.graphql.addHook<Record<string, unknown>, QueryContext>('onResolution', async (execution, ctx) => {
     if (ctx.stale) execution.extensions = { ...execution.extensions, stale: true };
+    if (ctx.rebuilds) execution.extensions = { ...execution.extensions, rebuilds: ctx.rebuilds };
   });
 };
 

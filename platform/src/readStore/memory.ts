@@ -55,6 +55,21 @@ class MemoryCollection<T extends ReadDoc> implements ReadCollection<T> {
     }
     if (conflicts.length > 0) throw new DuplicateKeyError(this.name, conflicts);
   }
+  async replaceMany(docs: T[]) {
+    const conflicts: string[] = [];
+    for (const doc of docs) {
+      const current = this.docs.get(doc._id);
+      const keys = this.uniques.map((u) => indexKey(doc, u.fields));
+      if (this.uniques.some((u, i) => (u.owners.get(keys[i]!) ?? doc._id) !== doc._id)) {
+        conflicts.push(doc._id);
+        continue;
+      }
+      if (current) this.unindex(current);
+      this.docs.set(doc._id, structuredClone(doc));
+      this.uniques.forEach((u, i) => u.owners.set(keys[i]!, doc._id));
+    }
+    if (conflicts.length > 0) throw new DuplicateKeyError(this.name, conflicts);
+  }
   async deleteMany(ids: string[]) {
     for (const id of ids) {
       const d = this.docs.get(id);

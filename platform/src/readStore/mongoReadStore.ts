@@ -180,6 +180,20 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
     return new Map(rows.map((r) => [r._id, r._position as number]));
   }
 
+  /** Plain unordered upserts by `_id` (no position read, no guard): the rebuild path into a fresh collection. */
+  async replaceMany(docs: T[]): Promise<void> {
+    if (docs.length === 0) return;
+    const newest = newestPerId(docs);
+    await this.queue.run(this.keys(newest.map((d) => d._id)), () =>
+      this.c.bulkWrite(
+        newest.map((doc): AnyBulkWriteOperation<Stored> => ({
+          replaceOne: { filter: { _id: doc._id }, replacement: doc as Stored, upsert: true },
+        })),
+        { ordered: false },
+      ),
+    );
+  }
+
   async deleteMany(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.queue.run(this.keys(ids), () => this.c.deleteMany({ _id: { $in: ids } }));

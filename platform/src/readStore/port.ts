@@ -32,6 +32,11 @@ export interface ReadCollection<T extends ReadDoc> {
    * re-applying a batch after a crash changes nothing.
    */
   putMany(docs: T[]): Promise<void>;
+  /**
+   * Upserts whole documents without the position guard, in one bulk: for a collection with a
+   * single writer that has already folded each document (a rebuild filling a fresh version).
+   */
+  replaceMany(docs: T[]): Promise<void>;
   deleteMany(ids: string[]): Promise<void>;
   find(opts?: FindOptions): Promise<T[]>;
   count(filter?: Filter): Promise<number>;

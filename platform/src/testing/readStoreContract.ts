@@ -199,6 +199,20 @@ export function describeReadStoreContract(
       for (let i = 0; i < 15; i++) expect(stored.get(`y${i}`)).toEqual({ _id: `y${i}`, _position: 50 + i, b: 5 });
     });
 
+    it('replaceMany writes documents as given, without the position guard (rebuilds into a fresh collection)', async () => {
+      const c = fresh();
+      await c.replaceMany([
+        { _id: 'a', _position: 5, v: 'a5' },
+        { _id: 'b', _position: 2, v: 'b2' },
+      ]);
+      await c.replaceMany([{ _id: 'a', _position: 3, v: 'a3' }]);
+      await c.replaceMany([]);
+      expect(await c.find({ sort: [['_id', 1]] })).toEqual([
+        { _id: 'a', _position: 3, v: 'a3' },
+        { _id: 'b', _position: 2, v: 'b2' },
+      ]);
+    });
+
     it('accepts empty batches', async () => {
       const c = fresh();
       await c.putMany([]);

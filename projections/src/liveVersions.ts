@@ -1,0 +1,103 @@
+import {
+  PROJECTION_VERSIONS_TOPIC,
+  ProjectionVersions,
+  routedReadStore,
+  versionedCollection,
+  type Logger,
+  type MQEmitter,
+  type ReadStore,
+} from '@settle/platform';
+import type { Projection } from './projection.js';
+
+/** How often a process re-reads the pointers (a missed pub/sub message costs at most this long). */
+export const POINTER_POLL_MS = 1000;
+
+/**
+ * Which version of each projection is live, as this process knows it: read from the pointer
+ * records at start, re-read every second and whenever a switch is published. Readers (the query
+ * side, the scheduler) go through `readStore`, which maps each read model's collection to the
+ * live version's, so they never see a version that is still being built.
+ */
+export class LiveVersions {
+  private readonly live = new Map<string, number>();
+  private readonly owner = new Map<string, string>();
+  private readonly versions: ProjectionVersions;
+  private timer?: NodeJS.Timeout;
+  private readonly listeners = new Set<(changed: string[]) => void>();
+  private readonly onMessage = (_: unknown, done: () => void) => {
+    void this.refresh().catch(() => undefined);
+    done();
+  };
+
+  constructor(
+    private readonly store: ReadStore,
+    projections: readonly Projection[],
+    private readonly deps: { pubsub?: MQEmitter; logger?: Logger } = {},
+  ) {
+    this.versions = new ProjectionVersions(store);
+    for (const p of projections) {
+      this.live.set(p.name, 1);
+      for (const c of Object.keys(p.collections)) this.owner.set(c, p.name);
+    }
+  }
+
+  /** The live version's name of a read-model collection (other collections pass through). */
+  collectionName(collection: string): string {
+    const projection = this.owner.get(collection);
+    return projection === undefined ? collection : versionedCollection(collection, this.live.get(projection) ?? 1);
+  }
+
+  version(projection: string): number {
+    return this.live.get(projection) ?? 1;
+  }
+
+  /** The read store as readers should see it: every read model at its live version. */
+  get readStore(): ReadStore {
+    return routedReadStore(this.store, (c) => this.collectionName(c));
+  }
+
+  /** Called with the names of projections whose live version changed. */
+  onChange(listener: (changed: string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async refresh(): Promise<string[]> {
+    const pointers = await this.versions.getMany([...this.live.keys()]);
+    const changed: string[] = [];
+    for (const [name, pointer] of pointers)
+      if (this.live.get(name) !== pointer.live) {
+        this.live.set(name, pointer.live);
+        changed.push(name);
+      }
+    if (changed.length > 0) {
+      this.deps.logger?.info({ projections: changed.map((n) => `${n}@v${this.version(n)}`) }, 'live versions switched');
+      for (const l of this.listeners) l(changed);
+    }
+    return changed;
+  }
+
+  /** Reads the pointers and keeps following them (calling it again only refreshes). */
+  async start(): Promise<void> {
+    await this.refresh();
+    if (this.timer) return;
+    this.deps.pubsub?.on(PROJECTION_VERSIONS_TOPIC, this.onMessage);
+    const poll = () => {
+      this.timer = setTimeout(() => {
+        this.refresh()
+          .catch((error: unknown) => this.deps.logger?.debug({ err: error }, 'version pointer refresh failed'))
+          .finally(() => {
+            if (this.timer) poll();
+          });
+      }, POINTER_POLL_MS);
+      this.timer.unref();
+    };
+    poll();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.deps.pubsub?.removeListener(PROJECTION_VERSIONS_TOPIC, this.onMessage);
+  }
+}

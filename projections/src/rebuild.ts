@@ -1,0 +1,419 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import {
+  PROJECTION_VERSIONS_TOPIC,
+  ProjectionVersions,
+  recordOperatorAction,
+  routedReadStore,
+  versionedCheckpoint,
+  versionedCollection,
+  type BuildingVersion,
+  type EventStore,
+  type Logger,
+  type MQEmitter,
+  type ProjectionPointer,
+  type ReadDoc,
+  type ReadStore,
+} from '@settle/platform';
+import type { Projection } from './projection.js';
+import { UnitOfWork } from './unitOfWork.js';
+
+/** A runner that has not refreshed its heartbeat for this long is gone (crashed): its rebuild may be resumed. */
+export const REBUILD_STALE_MS = 15_000;
+const HEARTBEAT_MS = 1000;
+
+export class UnknownProjectionError extends Error {
+  constructor(
+    readonly projection: string,
+    known: string[],
+  ) {
+    super(`unknown projection "${projection}" (known: ${known.join(', ')})`);
+  }
+}
+/** A rebuild is running already, or there is no previous version to roll back to. */
+export class ProjectionStateError extends Error {}
+
+export interface CollectionDiff {
+  collection: string;
+  liveCount: number;
+  rebuiltCount: number;
+  /** Ids in the live version only / in the rebuilt version only (at most 20 of each listed). */
+  onlyLive: string[];
+  onlyRebuilt: string[];
+  onlyLiveCount: number;
+  onlyRebuiltCount: number;
+  /** Ids present in both whose documents differ (ignoring `_position`), at most 20 listed. */
+  differing: string[];
+  differingCount: number;
+}
+
+export interface RebuildResult {
+  projection: string;
+  version: number;
+  /** The version that served before (and is kept for rollback); null for a dry run. */
+  previous: number | null;
+  cutOver: boolean;
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  position: number;
+  /** Dry runs only: rebuilt vs live, per collection. */
+  diff?: CollectionDiff[];
+}
+
+export interface RebuildHandle {
+  projection: string;
+  version: number;
+  resumed: boolean;
+  done: Promise<RebuildResult>;
+}
+
+export interface ProjectionOperationsDeps {
+  eventStore: EventStore;
+  /** The raw read store (not the live-routed view): rebuilds write versions by name. */
+  readStore: ReadStore;
+  projections: readonly Projection[];
+  logger: Logger;
+  pubsub?: MQEmitter;
+  /** Events read per batch (default 10 000). */
+  batchSize?: number;
+  /** Called after each batch (CLI progress bars). */
+  onProgress?: (progress: BuildingVersion & { projection: string }) => void;
+}
+
+/**
+ * Blue-green rebuilds and rollbacks of projections. A rebuild writes version n+1 of a
+ * projection's collections from position 0 with plain bulk upserts (the collections are fresh
+ * and this runner is their only writer), checkpointing each batch under (projection, n+1),
+ * while the live projector keeps serving and updating version n. Once it has read everything
+ * up to the head, the pointer is switched in one write: live n+1, previous n; anything older is
+ * dropped. The live projector then continues n+1 from its checkpoint. A crash leaves the live
+ * version serving; the building version is resumable from its checkpoint by starting the
+ * rebuild again (after `REBUILD_STALE_MS` without a heartbeat, or at once once marked failed).
+ */
+export class ProjectionOperations {
+  private readonly versions: ProjectionVersions;
+  private readonly running = new Map<string, BuildingVersion>();
+  private readonly runs = new Set<Promise<unknown>>();
+  private stopping = false;
+
+  constructor(private readonly deps: ProjectionOperationsDeps) {
+    this.versions = new ProjectionVersions(deps.readStore);
+  }
+
+  get names(): string[] {
+    return this.deps.projections.map((p) => p.name);
+  }
+
+  /** The stream prefixes a projection reads (its lag counts only those). */
+  prefixes(name: string): string[] {
+    return this.projection(name).streamPrefixes;
+  }
+
+  private projection(name: string): Projection {
+    const p = this.deps.projections.find((x) => x.name === name);
+    if (!p) throw new UnknownProjectionError(name, this.names);
+    return p;
+  }
+
+  pointer(name: string): Promise<ProjectionPointer> {
+    this.projection(name);
+    return this.versions.get(name);
+  }
+
+  pointers(): Promise<Map<string, ProjectionPointer>> {
+    return this.versions.getMany(this.names);
+  }
+
+  /** Progress of a rebuild this process runs (fresher than the pointer, which is written once a second). */
+  localProgress(name: string): BuildingVersion | undefined {
+    return this.running.get(name);
+  }
+
+  /** Starts a rebuild (or resumes a crashed one); resolves once it is registered, with `done` for the outcome. */
+  async rebuild(name: string, opts: { dryRun?: boolean; actor?: string } = {}): Promise<RebuildHandle> {
+    const projection = this.projection(name);
+    const dryRun = opts.dryRun ?? false;
+    if (this.stopping) throw new ProjectionStateError('shutting down');
+    if (this.running.has(name)) throw new ProjectionStateError(`${name} is already being rebuilt by this process`);
+    let resumed = false;
+    let discarded: number | null = null;
+    const now = new Date().toISOString();
+    const pointer = await this.versions.update(name, (current) => {
+      resumed = false;
+      discarded = null;
+      const b = current.building;
+      if (b && b.state === 'running' && Date.now() - Date.parse(b.heartbeatAt) < REBUILD_STALE_MS)
+        throw new ProjectionStateError(
+          `${name} is already being rebuilt (version ${b.version}, at ${b.position} of ${b.headPosition})`,
+        );
+      let version: number;
+      if (b && b.dryRun === dryRun) {
+        version = b.version;
+        resumed = true;
+      } else {
+        if (b) discarded = b.version;
+        version = Math.max(current.live, current.previous ?? 0, b?.version ?? 0) + 1;
+      }
+      const building: BuildingVersion = {
+        version,
+        state: 'running',
+        dryRun,
+        startedAt: resumed && b ? b.startedAt : now,
+        heartbeatAt: now,
+        position: resumed && b ? b.position : 0,
+        headPosition: resumed && b ? b.headPosition : 0,
+        eventsPerSecond: 0,
+        etaSeconds: null,
+      };
+      return { live: current.live, previous: current.previous, building };
+    });
+    const version = pointer.building!.version;
+    this.running.set(name, pointer.building!);
+    try {
+      if (discarded !== null) await this.dropVersion(projection, discarded);
+      if (!resumed) await this.dropVersion(projection, version);
+      for (const [collection, indexes] of Object.entries(projection.collections))
+        await this.deps.readStore.ensureIndexes(versionedCollection(collection, version), indexes);
+      await recordOperatorAction(this.deps.eventStore, {
+        action: 'ProjectionRebuildStarted',
+        target: name,
+        detail: { version, live: pointer.live, dryRun, resumed },
+        ...(opts.actor ? { actor: opts.actor } : {}),
+      });
+    } catch (error) {
+      this.running.delete(name);
+      await this.markFailed(name, version, error);
+      throw error;
+    }
+    this.deps.logger.info({ projection: name, version, dryRun, resumed }, 'projection rebuild started');
+    const done = this.run(projection, version, dryRun, opts.actor).then(
+      (result) => {
+        this.running.delete(name);
+        return result;
+      },
+      async (error: unknown) => {
+        this.running.delete(name);
+        this.deps.logger.error({ err: error, projection: name, version }, 'projection rebuild failed');
+        await this.markFailed(name, version, error).catch(() => undefined);
+        throw error;
+      },
+    );
+    // The caller may only look at the pointer; the failure is logged and recorded there.
+    const settled = done.catch(() => undefined);
+    this.runs.add(settled);
+    void settled.finally(() => this.runs.delete(settled));
+    return { projection: name, version, resumed, done };
+  }
+
+  private async run(projection: Projection, version: number, dryRun: boolean, actor?: string): Promise<RebuildResult> {
+    const { eventStore, readStore } = this.deps;
+    const owned = new Set(Object.keys(projection.collections));
+    const target = routedReadStore(readStore, (c) => (owned.has(c) ? versionedCollection(c, version) : c));
+    const checkpoint = versionedCheckpoint(projection.name, version);
+    const batchSize = this.deps.batchSize ?? 10_000;
+    let position = await readStore.getCheckpoint(checkpoint);
+    const startPosition = position;
+    const started = Date.now();
+    let events = 0;
+    let heartbeat = 0;
+    let head = await eventStore.headPosition();
+    for (;;) {
+      if (this.stopping)
+        throw new Error('interrupted: the process is shutting down (run the rebuild again to resume it)');
+      const batch = await eventStore.readAll({
+        after: position,
+        limit: batchSize,
+        streamPrefixes: projection.streamPrefixes,
+      });
+      if (batch.length === 0) break;
+      const uow = new UnitOfWork(target);
+      await projection.prefetch?.(batch, uow);
+      for (const e of batch) await projection.apply(e, uow);
+      await uow.commit({ fresh: true });
+      position = batch[batch.length - 1]!.globalPosition;
+      await readStore.saveCheckpoint(checkpoint, position);
+      events += batch.length;
+      if (position > head || batch.length < batchSize) head = Math.max(position, await eventStore.headPosition());
+      const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+      const positionRate = (position - startPosition) / seconds;
+      const progress: BuildingVersion = {
+        ...this.running.get(projection.name)!,
+        position,
+        headPosition: head,
+        eventsPerSecond: Math.round(events / seconds),
+        etaSeconds: positionRate > 0 ? Math.max(0, head - position) / positionRate : null,
+        heartbeatAt: new Date().toISOString(),
+      };
+      this.running.set(projection.name, progress);
+      this.deps.onProgress?.({ ...progress, projection: projection.name });
+      if (Date.now() - heartbeat >= HEARTBEAT_MS) {
+        heartbeat = Date.now();
+        await this.saveProgress(projection.name, progress);
+      }
+      // Let the live projector and the API run between batches: a rebuild must not starve them.
+      await yieldToLoop();
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const summary = {
+      projection: projection.name,
+      version,
+      events,
+      seconds,
+      eventsPerSecond: Math.round(events / Math.max(0.001, seconds)),
+      position,
+    };
+    this.deps.logger.info(summary, 'projection rebuild reached the head');
+    if (dryRun) {
+      const live = (await this.versions.get(projection.name)).live;
+      const diff = await this.diff(projection, live, version, position);
+      await this.dropVersion(projection, version);
+      await this.versions.update(projection.name, (current) => ({
+        live: current.live,
+        previous: current.previous,
+        building: current.building?.version === version ? null : current.building,
+      }));
+      return { ...summary, previous: null, cutOver: false, diff };
+    }
+    let older: number | null = null;
+    let previous = 0;
+    await this.versions.update(projection.name, (current) => {
+      if (current.building?.version !== version)
+        throw new ProjectionStateError(`the rebuild of ${projection.name} v${version} was discarded meanwhile`);
+      previous = current.live;
+      older = current.previous !== null && current.previous !== version ? current.previous : null;
+      return { live: version, previous: current.live, building: null };
+    });
+    this.publish(projection.name);
+    if (older !== null) await this.dropVersion(projection, older);
+    await recordOperatorAction(eventStore, {
+      action: 'ProjectionCutOver',
+      target: projection.name,
+      detail: { from: previous, to: version, position, dropped: older },
+      ...(actor ? { actor } : {}),
+    });
+    this.deps.logger.info(
+      { projection: projection.name, from: previous, to: version, position },
+      'projection cut over',
+    );
+    return { ...summary, previous, cutOver: true };
+  }
+
+  /** Interrupts running rebuilds at their next batch (marked failed: resumable) and waits for them. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.runs]);
+  }
+
+  /**
+   * Switches back to the previous version; the version rolled back from becomes the previous one
+   * (kept, not updated any more: a second rollback goes forward to it again and catches it up).
+   * The live projectors continue the restored version from its own checkpoint, so it catches up
+   * with what happened since it stopped serving.
+   */
+  async rollback(name: string, opts: { actor?: string } = {}): Promise<ProjectionPointer> {
+    this.projection(name);
+    let from = 0;
+    const pointer = await this.versions.update(name, (current) => {
+      if (current.previous === null)
+        throw new ProjectionStateError(`${name} has no previous version to roll back to (live is v${current.live})`);
+      from = current.live;
+      return { live: current.previous, previous: current.live, building: current.building };
+    });
+    this.publish(name);
+    await recordOperatorAction(this.deps.eventStore, {
+      action: 'ProjectionRolledBack',
+      target: name,
+      detail: { from, to: pointer.live },
+      ...(opts.actor ? { actor: opts.actor } : {}),
+    });
+    this.deps.logger.info({ projection: name, from, to: pointer.live }, 'projection rolled back');
+    return pointer;
+  }
+
+  private publish(name: string): void {
+    this.deps.pubsub?.emit({ topic: PROJECTION_VERSIONS_TOPIC, payload: name });
+  }
+
+  private async saveProgress(name: string, progress: BuildingVersion): Promise<void> {
+    await this.versions.update(name, (current) => ({
+      live: current.live,
+      previous: current.previous,
+      building: current.building?.version === progress.version ? progress : current.building,
+    }));
+  }
+
+  private async markFailed(name: string, version: number, error: unknown): Promise<void> {
+    await this.versions.update(name, (current) => ({
+      live: current.live,
+      previous: current.previous,
+      building:
+        current.building?.version === version
+          ? { ...current.building, state: 'failed', error: (error as Error).message ?? String(error) }
+          : current.building,
+    }));
+  }
+
+  /** Drops a version's collections and checkpoint (never the live one). */
+  private async dropVersion(projection: Projection, version: number): Promise<void> {
+    const pointer = await this.versions.get(projection.name);
+    if (version === pointer.live)
+      throw new ProjectionStateError(`refusing to drop the live version of ${projection.name}`);
+    for (const collection of Object.keys(projection.collections))
+      await this.deps.readStore.collection(versionedCollection(collection, version)).drop();
+    await this.deps.readStore.saveCheckpoint(versionedCheckpoint(projection.name, version), 0);
+  }
+
+  /**
+   * Rebuilt vs live, per collection: counts, ids on one side only, documents that differ (ignoring
+   * `_position`). Live documents changed after `position` (the rebuild's end) are not compared:
+   * the live projector has simply applied more.
+   */
+  private async diff(
+    projection: Projection,
+    live: number,
+    rebuilt: number,
+    position: number,
+  ): Promise<CollectionDiff[]> {
+    const out: CollectionDiff[] = [];
+    for (const collection of Object.keys(projection.collections)) {
+      const a = await this.deps.readStore.collection(versionedCollection(collection, live)).find();
+      const b = await this.deps.readStore.collection(versionedCollection(collection, rebuilt)).find();
+      const liveDocs = new Map(a.map((d) => [d._id, d]));
+      const rebuiltDocs = new Map(b.map((d) => [d._id, d]));
+      const comparable = a.filter((d) => d._position <= position).map((d) => d._id);
+      const onlyLive = comparable.filter((id) => !rebuiltDocs.has(id));
+      const onlyRebuilt = [...rebuiltDocs.keys()].filter((id) => !liveDocs.has(id));
+      const differing = comparable.filter(
+        (id) => rebuiltDocs.has(id) && canonical(liveDocs.get(id)!) !== canonical(rebuiltDocs.get(id)!),
+      );
+      out.push({
+        collection,
+        liveCount: a.length,
+        rebuiltCount: b.length,
+        onlyLive: onlyLive.slice(0, 20),
+        onlyRebuilt: onlyRebuilt.slice(0, 20),
+        onlyLiveCount: onlyLive.length,
+        onlyRebuiltCount: onlyRebuilt.length,
+        differing: differing.slice(0, 20),
+        differingCount: differing.length,
+      });
+    }
+    return out;
+  }
+}
+
+/** A document as comparable JSON: keys sorted, `_position` left out. */
+function canonical(doc: ReadDoc): string {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sort)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .filter((k) => k !== '_position')
+              .sort()
+              .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(sort(doc));
+}

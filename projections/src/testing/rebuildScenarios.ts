@@ -1,0 +1,282 @@
+import type { EventMetadata } from '@settle/domain';
+import {
+  createPgliteClient,
+  newId,
+  ProjectionVersions,
+  readOperatorActions,
+  silentLogger,
+  SqlEventStore,
+  versionedCollection,
+  type ReadStore,
+} from '@settle/platform';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LiveVersions } from '../liveVersions.js';
+import { merchantStatsProjection } from '../merchantStats.js';
+import type { Projection } from '../projection.js';
+import { Projector } from '../projector.js';
+import { ProjectionOperations, ProjectionStateError } from '../rebuild.js';
+import { REQUESTS, requestsProjection, type RequestDoc } from '../requests.js';
+
+const meta: EventMetadata = { correlationId: 'c', causationId: 'c', actor: 'test' };
+
+export async function registerRequests(store: SqlEventStore, n: number, prefix = newId().slice(0, 8)): Promise<number> {
+  let position = 0;
+  for (let i = 0; i < n; i++) {
+    const id = `${prefix}-${i}`;
+    const data = {
+      requestId: id,
+      authId: `a-${id}`,
+      merchantId: `m-${i % 3}`,
+      amount: 100 + i,
+      currency: 'EUR',
+      reference: id,
+      registeredAt: new Date().toISOString(),
+    };
+    const events = [{ id: newId(), type: 'RequestRegistered', data, metadata: meta }];
+    if (i % 4 === 0)
+      events.push({
+        id: newId(),
+        type: 'RequestCancelled',
+        data: { reason: 'test', by: 'tester' } as never,
+        metadata: meta,
+      });
+    position = (await store.append(`request-${id}`, events, { expectedRevision: 'no_stream' })).position;
+  }
+  return position;
+}
+
+const until = async (what: string, ok: () => Promise<boolean> | boolean, ms = 30_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/**
+ * Blue-green rebuild scenarios, run on every read store (the embedded one in unit tests,
+ * MongoDB/FerretDB in integration tests).
+ */
+export function describeRebuildScenarios(
+  label: string,
+  factory: () => Promise<ReadStore>,
+  opts: { teardown?: (store: ReadStore) => Promise<void>; requests?: number } = {},
+) {
+  const n = opts.requests ?? 400;
+  describe(`blue-green rebuilds on ${label}`, () => {
+    let eventStore: SqlEventStore;
+    let readStore: ReadStore;
+    let projector: Projector;
+    let readers: LiveVersions;
+    let ops: ProjectionOperations;
+    const projections: Projection[] = [requestsProjection, merchantStatsProjection];
+    const stores: ReadStore[] = [];
+
+    beforeEach(async () => {
+      eventStore = await SqlEventStore.create(await createPgliteClient(undefined), { pollMs: 50 });
+      readStore = await factory();
+      stores.push(readStore);
+      projector = new Projector(projections, { eventStore, readStore, logger: silentLogger(), batchSize: 200 });
+      readers = new LiveVersions(readStore, projections);
+      ops = new ProjectionOperations({ eventStore, readStore, projections, logger: silentLogger(), batchSize: 100 });
+    });
+    afterEach(async () => {
+      readers.stop();
+      await projector.stop();
+      await eventStore.close();
+    });
+    afterAll(async () => {
+      for (const s of stores) {
+        await opts.teardown?.(s);
+        await s.close();
+      }
+    });
+
+    const served = () => readers.readStore.collection<RequestDoc>(REQUESTS);
+    const caughtUp = async () => {
+      const head = await eventStore.headPosition();
+      await until('the projector to reach the head', () => projector.waitFor(head, 200));
+    };
+
+    it('rebuilds while writes continue, keeps serving the old version, then cuts over with matching counts', async () => {
+      await registerRequests(eventStore, n);
+      await projector.start();
+      await readers.start();
+      await projector.whenCaughtUp();
+      expect(await served().count()).toBe(n);
+
+      let writing = true;
+      let written = n;
+      const writer = (async () => {
+        while (writing) {
+          await registerRequests(eventStore, 5);
+          written += 5;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      const handle = await ops.rebuild('requests', { actor: 'tester' });
+      expect(handle.version).toBe(2);
+      // While it runs, readers see the old version: never an error, never fewer documents.
+      let last = n;
+      let reads = 0;
+      let finished = false;
+      void handle.done.finally(() => (finished = true));
+      while (!finished) {
+        const count = await served().count();
+        expect(count).toBeGreaterThanOrEqual(last);
+        last = count;
+        reads++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const result = await handle.done;
+      writing = false;
+      await writer;
+      expect(reads).toBeGreaterThan(1);
+      expect(result).toMatchObject({ cutOver: true, version: 2, previous: 1 });
+      expect(result.events).toBeGreaterThan(n);
+
+      const pointer = await new ProjectionVersions(readStore).get('requests');
+      expect(pointer).toMatchObject({ live: 2, previous: 1, building: null });
+      await readers.refresh();
+      expect(readers.collectionName(REQUESTS)).toBe('requests_v2');
+      await until('the projector to take v2', async () => (await projector.status())[0]!.version === 2);
+      await caughtUp();
+      expect(await served().count()).toBe(written);
+      expect(await readStore.collection(versionedCollection(REQUESTS, 2)).count()).toBe(written);
+      // The version rolled forward from is kept (for rollback), not updated any more.
+      expect(await readStore.collection(REQUESTS).count()).toBeGreaterThanOrEqual(n);
+      // merchantStats was not rebuilt: still version 1.
+      expect(readers.version('merchantStats')).toBe(1);
+      const audit = (await readOperatorActions(eventStore)).map((e) => [
+        e.data.action,
+        e.data.target,
+        e.metadata.actor,
+      ]);
+      expect(audit).toEqual([
+        ['ProjectionRebuildStarted', 'requests', 'tester'],
+        ['ProjectionCutOver', 'requests', 'tester'],
+      ]);
+    });
+
+    it('rolls back to the previous version, which catches up with what happened since', async () => {
+      await registerRequests(eventStore, 20);
+      await projector.start();
+      await readers.start();
+      await (
+        await ops.rebuild('requests')
+      ).done;
+      await until('the projector to take v2', async () => (await projector.status())[0]!.version === 2);
+      await registerRequests(eventStore, 7);
+      await caughtUp();
+      expect(await readStore.collection(versionedCollection(REQUESTS, 2)).count()).toBe(27);
+      expect(await readStore.collection(REQUESTS).count()).toBe(20);
+
+      const pointer = await ops.rollback('requests', { actor: 'tester' });
+      expect(pointer).toMatchObject({ live: 1, previous: 2 });
+      await readers.refresh();
+      expect(readers.collectionName(REQUESTS)).toBe('requests');
+      await until('v1 to catch up', async () => (await served().count()) === 27);
+      await until('the projector to take v1', async () => (await projector.status())[0]!.version === 1);
+      await registerRequests(eventStore, 3);
+      await caughtUp();
+      expect(await served().count()).toBe(30);
+      // The version rolled back from is the previous one now: kept, frozen.
+      expect(await readStore.collection(versionedCollection(REQUESTS, 2)).count()).toBe(27);
+      expect((await readOperatorActions(eventStore)).map((e) => e.data.action)).toContain('ProjectionRolledBack');
+      await expect(ops.rollback('merchantStats')).rejects.toThrow(ProjectionStateError);
+    });
+
+    it('keeps the live version serving when a rebuild crashes, and resumes the rebuild from its checkpoint', async () => {
+      await registerRequests(eventStore, 60);
+      await projector.start();
+      await readers.start();
+      await projector.whenCaughtUp();
+      let applied = 0;
+      const crashing: Projection = {
+        ...requestsProjection,
+        async apply(event, uow) {
+          if (++applied === 40) throw new Error('projection crashed on purpose');
+          await requestsProjection.apply(event, uow);
+        },
+      };
+      const failing = new ProjectionOperations({
+        eventStore,
+        readStore,
+        projections: [crashing],
+        logger: silentLogger(),
+        batchSize: 25,
+      });
+      const first = await failing.rebuild('requests');
+      await expect(first.done).rejects.toThrow('crashed on purpose');
+      const failed = await new ProjectionVersions(readStore).get('requests');
+      expect(failed).toMatchObject({ live: 1, building: { version: 2, state: 'failed' } });
+      expect(failed.building!.error).toContain('crashed on purpose');
+      expect(await served().count()).toBe(60);
+      // One batch (25 events) made it before the crash: that is where the rebuild resumes.
+      expect(await readStore.getCheckpoint('requests@v2')).toBeGreaterThan(0);
+
+      const again = await ops.rebuild('requests');
+      expect(again).toMatchObject({ version: 2, resumed: true });
+      const result = await again.done;
+      expect(result.events).toBeLessThan(75);
+      await readers.refresh();
+      await caughtUp();
+      expect(await served().count()).toBe(60);
+      expect(readers.collectionName(REQUESTS)).toBe('requests_v2');
+    });
+
+    it('refuses a second rebuild of the same projection while one runs', async () => {
+      await registerRequests(eventStore, 30);
+      const handle = await ops.rebuild('requests');
+      await expect(ops.rebuild('requests')).rejects.toThrow(ProjectionStateError);
+      await handle.done;
+    });
+
+    it('dry run: rebuilds into a scratch version, diffs it against the live one, drops it, changes nothing', async () => {
+      await registerRequests(eventStore, 30, 'dry');
+      await projector.start();
+      await readers.start();
+      await projector.whenCaughtUp();
+      const clean = await (await ops.rebuild('requests', { dryRun: true })).done;
+      expect(clean.cutOver).toBe(false);
+      expect(clean.diff![0]).toMatchObject({
+        collection: 'requests',
+        liveCount: 30,
+        rebuiltCount: 30,
+        onlyLiveCount: 0,
+        onlyRebuiltCount: 0,
+        differingCount: 0,
+      });
+      // Damage the live version: the diff finds it.
+      const live = readStore.collection<RequestDoc>(REQUESTS);
+      const doc = (await live.get('dry-1'))!;
+      await live.replaceMany([{ ...doc, amount: 1 }]);
+      await live.deleteMany(['dry-2']);
+      const damaged = await (await ops.rebuild('requests', { dryRun: true })).done;
+      expect(damaged.diff![0]).toMatchObject({ differing: ['dry-1'], onlyRebuilt: ['dry-2'], liveCount: 29 });
+      expect(await new ProjectionVersions(readStore).get('requests')).toMatchObject({
+        live: 1,
+        previous: null,
+        building: null,
+      });
+      expect(await readStore.collection(versionedCollection(REQUESTS, damaged.version)).count()).toBe(0);
+    });
+
+    it('keeps one previous version: a second rebuild drops the oldest', async () => {
+      await registerRequests(eventStore, 10);
+      await projector.start();
+      await projector.whenCaughtUp();
+      expect(await readStore.collection(REQUESTS).count()).toBe(10);
+      await (
+        await ops.rebuild('requests')
+      ).done;
+      await until('the projector to take v2', async () => (await projector.status())[0]!.version === 2);
+      await (
+        await ops.rebuild('requests')
+      ).done;
+      expect(await new ProjectionVersions(readStore).get('requests')).toMatchObject({ live: 3, previous: 2 });
+      expect(await readStore.collection(REQUESTS).count()).toBe(0);
+      expect(await readStore.collection(versionedCollection(REQUESTS, 3)).count()).toBe(10);
+    });
+  });
+}
