@@ -71,6 +71,8 @@ export function describeRebuildScenarios(
     let ops: ProjectionOperations;
     const projections: Projection[] = [requestsProjection, merchantStatsProjection];
     const stores: ReadStore[] = [];
+    let writing = false;
+    let writer: Promise<void> | undefined;
 
     beforeEach(async () => {
       eventStore = await SqlEventStore.create(await createPgliteClient(undefined), { pollMs: 50 });
@@ -81,6 +83,9 @@ export function describeRebuildScenarios(
       ops = new ProjectionOperations({ eventStore, readStore, projections, logger: silentLogger(), batchSize: 100 });
     });
     afterEach(async () => {
+      writing = false;
+      await writer;
+      await ops.stop();
       readers.stop();
       await projector.stop();
       await eventStore.close();
@@ -105,10 +110,11 @@ export function describeRebuildScenarios(
       await projector.whenCaughtUp();
       expect(await served().count()).toBe(n);
 
-      let writing = true;
+      writing = true;
       let written = n;
-      const writer = (async () => {
-        while (writing) {
+      // Bounded, so a slow store still catches up: the rebuild must reach a head that keeps moving.
+      writer = (async () => {
+        while (writing && written < n * 2) {
           await registerRequests(eventStore, 5);
           written += 5;
           await new Promise((r) => setTimeout(r, 5));
