@@ -2,6 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   PROJECTION_VERSIONS_TOPIC,
   ProjectionVersions,
+  readOperatorActions,
   recordOperatorAction,
   routedReadStore,
   versionedCheckpoint,
@@ -217,6 +218,7 @@ export class ProjectionOperations {
     let events = 0;
     let heartbeat = 0;
     let head = await eventStore.headPosition();
+    const skipped = await this.skippedEvents(projection.name);
     for (;;) {
       if (this.stopping)
         throw new Error('interrupted: the process is shutting down (run the rebuild again to resume it)');
@@ -228,7 +230,17 @@ export class ProjectionOperations {
       if (batch.length === 0) break;
       const uow = new UnitOfWork(target);
       await projection.prefetch?.(batch, uow);
-      for (const e of batch) await projection.apply(e, uow);
+      for (const e of batch) {
+        if (skipped.has(e.id)) continue;
+        try {
+          await projection.apply(e, uow);
+        } catch (error) {
+          throw new Error(
+            `${projection.name} failed on event ${e.id} (${e.type}, stream ${e.streamId}, position ${e.globalPosition}): ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+      }
       await uow.commit({ fresh: true });
       position = batch[batch.length - 1]!.globalPosition;
       await readStore.saveCheckpoint(checkpoint, position);
@@ -302,6 +314,17 @@ export class ProjectionOperations {
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all([...this.runs]);
+  }
+
+  /** Events an operator skipped for this projection (`skipParked`): a rebuild leaves them out too. */
+  private async skippedEvents(projection: string): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const e of await readOperatorActions(this.deps.eventStore)) {
+      if (e.data.action !== 'ParkedStreamSkipped') continue;
+      const parked = (e.data.detail as { parked?: { owner?: unknown; eventId?: unknown }[] }).parked ?? [];
+      for (const r of parked) if (r.owner === projection && typeof r.eventId === 'string') ids.add(r.eventId);
+    }
+    return ids;
   }
 
   /**
