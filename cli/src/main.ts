@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { CONFIG_KEYS, createLogger, SettleError } from '@settle/platform';
 import { archiveCommand } from './archive.js';
 import { clientsCommand } from './clients.js';
+import { dlqCommand } from './dlq.js';
 import { projectionsCommand } from './projections.js';
 import { replayCommand } from './replay.js';
 import { ROLES, startSettle, type RoleName } from './start.js';
@@ -30,6 +31,7 @@ export function buildCli(): Command {
   program.addCommand(replayCommand());
   program.addCommand(projectionsCommand());
   program.addCommand(archiveCommand());
+  program.addCommand(dlqCommand());
 
   program
     .command('config')

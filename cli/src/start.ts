@@ -9,12 +9,19 @@ import {
 } from '@settle/command-side';
 import { createLogger, loadConfig, type Config, type Consumer, type Logger } from '@settle/platform';
 import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/payments';
-import { ALL_PROJECTIONS, LiveVersions, ProjectionOperations, Projector } from '@settle/projections';
+import {
+  ALL_PROJECTIONS,
+  LiveVersions,
+  ProjectionOperations,
+  Projector,
+  withPoisonReference,
+} from '@settle/projections';
 import { createPaymentsClient, grpcClientCredentials, grpcServerCredentials } from '@settle/proto';
 import { queryPlugin } from '@settle/query-side';
 import { createDispatcher, createNotifier, createSafeFetch, createScheduler } from '@settle/reactors';
 import type { FastifyInstance } from 'fastify';
 import { createAuth, httpsOptions, trustProxyOption } from './auth.js';
+import { operatorParts } from './operatorParts.js';
 import { createPlatform } from './wiring.js';
 
 export const ROLES = ['command', 'query', 'projector', 'reactor', 'scheduler', 'payments', 'sandbox'] as const;
@@ -99,7 +106,7 @@ export async function startSettle(
     });
     await liveVersions.start();
     stops.push(async () => liveVersions.stop());
-    const projector = new Projector(ALL_PROJECTIONS, {
+    const projector = new Projector(withPoisonReference(ALL_PROJECTIONS, config.poisonReference), {
       eventStore: parts.eventStore,
       readStore: parts.readStore,
       logger: logger.child({ role: 'projector' }),
@@ -180,6 +187,7 @@ export async function startSettle(
           graphiql: config.graphiql ?? !config.production,
           readWaitMs: config.readWaitMs,
           limits: { introspection: config.graphqlIntrospection ?? !config.production },
+          ...operatorParts(parts),
         });
       const started = app;
       stops.push(() => started.close());

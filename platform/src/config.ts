@@ -298,6 +298,12 @@ const schema = {
     default: 2000,
     parse: parseDuration,
   },
+  poisonReference: {
+    env: 'SETTLE_DEV_POISON_REFERENCE',
+    doc: 'development only: the requests projection throws on PaymentAuthorized of requests whose reference starts with this (to try parking); refused in production',
+    default: '',
+    parse: str,
+  },
   reactorConcurrency: {
     env: 'SETTLE_REACTOR_CONCURRENCY',
     doc: 'events handled at once per reactor',
@@ -367,6 +373,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bad.push('SETTLE_SECRETS_KEY must be set in production (webhook secrets are sealed with it)');
     if (config.gatewayWebhookSecret === schema.gatewayWebhookSecret.default)
       bad.push('SETTLE_GATEWAY_WEBHOOK_SECRET must be set in production (the default is public)');
+    if (config.poisonReference) bad.push('SETTLE_DEV_POISON_REFERENCE is for development only: unset it in production');
     if (bad.length > 0) throw new SettleError(ERR_CONFIG_INVALID, `invalid configuration:\n  ${bad.join('\n  ')}`);
   }
   return config;

@@ -15,3 +15,4 @@ import { requestsProjection } from './requests.js';
 export const ALL_PROJECTIONS = [requestsProjection, merchantStatsProjection, preferencesProjection];
 export * from './parking.js';
 export * from './attempts.js';
+export * from './poison.js';

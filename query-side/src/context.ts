@@ -1,5 +1,6 @@
 import type {
   Cache,
+  DeadLetter,
   ClientRegistry,
   EventStore,
   Logger,
@@ -11,6 +12,13 @@ import type {
 import type { ParkedStreamsPort, ProjectionOperations, Projector } from '@settle/projections';
 import type { RebuildProgressExtension } from './resolvers/operations.js';
 import type { MercuriusContext } from 'mercurius';
+
+/** Kafka `<topic>.dlq` messages, for operators (the Kafka bus only; the embedded bus parks streams instead). */
+export interface DeadLetterPort {
+  list(): Promise<DeadLetter[]>;
+  /** Publishes the message back to its original topic, for the group that failed it. */
+  replay(letter: DeadLetter): Promise<void>;
+}
 
 /** What the query side needs; the composition root (`cli/`) chooses the adapters. */
 export interface QueryDeps {
@@ -42,6 +50,7 @@ export interface QueryDeps {
   parking?: ParkedStreamsPort[];
   /** Longest `retryParked`/`skipParked` wait for the projector or consumer to carry them out (default 10 s). */
   parkedActionWaitMs?: number;
+  deadLetters?: DeadLetterPort;
 }
 
 /** The resolver context: mercurius' own plus the verified principal. */

@@ -122,6 +122,27 @@ export const schema = /* GraphQL */ `
     pendingAction: String
   }
 
+  "A Kafka message a reactor group gave up on, in <topic>.dlq (the Kafka bus only)."
+  type DeadLetter {
+    "<topic>/<partition>/<offset>"
+    id: ID!
+    topic: String!
+    partition: Int!
+    offset: String!
+    key: String
+    group: String!
+    attempts: Int!
+    error: String!
+    errorCode: String!
+    failedAt: String!
+    originalTopic: String!
+    originalPartition: Int!
+    originalOffset: String!
+    eventType: String
+    streamId: String
+    position: String
+  }
+
   type ProjectionStatus {
     name: String!
     version: Int!
@@ -145,6 +166,8 @@ export const schema = /* GraphQL */ `
     projections: [ProjectionStatus!]!
     "Operators and admins: every parked stream of the projections and reactor groups, with its error."
     parkedStreams: [ParkedStream!]!
+    "Operators and admins: Kafka dead letters not yet retried or skipped (empty on the embedded bus)."
+    deadLetters: [DeadLetter!]!
   }
 
   type Mutation {
@@ -157,6 +180,10 @@ export const schema = /* GraphQL */ `
     retryParked(streamId: ID!): Boolean!
     "Operators and admins: skips the failing event and applies the rest; true once the stream flows again."
     skipParked(streamId: ID!): Boolean!
+    "Operators and admins: re-drives a dead letter (id <topic>/<partition>/<offset>) to its original topic, for its group."
+    retryDeadLetter(id: ID!): Boolean!
+    "Operators and admins: acknowledges a dead letter without handling it (it is listed no more)."
+    skipDeadLetter(id: ID!): Boolean!
   }
 
   type Subscription {

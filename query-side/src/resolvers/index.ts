@@ -1,6 +1,7 @@
 import type { IResolvers } from 'mercurius';
 import type { QueryContext, QueryDeps } from '../context.js';
 import { DateTime } from '../scalars.js';
+import { deadLetterMutations, deadLetterQueries } from './deadLetters.js';
 import { merchantStatsQueries } from './merchantStats.js';
 import { operationsMutations, operationsQueries } from './operations.js';
 import { preferencesMutations, preferencesQueries } from './preferences.js';
@@ -16,10 +17,12 @@ export function createResolvers(deps: QueryDeps): IResolvers<any, QueryContext> 
       ...merchantStatsQueries(deps),
       ...preferencesQueries(deps),
       ...operationsQueries(deps),
+      ...deadLetterQueries(deps),
     },
     Mutation: {
       ...preferencesMutations(deps),
       ...operationsMutations(deps),
+      ...deadLetterMutations(deps),
     },
     Subscription: subscriptionResolvers(),
   };
