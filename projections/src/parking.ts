@@ -1,10 +1,19 @@
 import type { StoredEvent } from '@settle/domain';
-import { newId, type ReadDoc, type ReadStore } from '@settle/platform';
+import {
+  newId,
+  ParkedActionPendingError,
+  type ParkedAction,
+  type ParkedStreamsPort,
+  type ParkedStreamView,
+  type ReadDoc,
+  type ReadStore,
+} from '@settle/platform';
 
 /** The read-store collection of parked streams (durable on MongoDB). */
 export const PARKED_STREAMS = 'parked_streams';
 
-export type ParkedAction = 'retry' | 'skip';
+export type { ParkedAction, ParkedStreamsPort, ParkedStreamView } from '@settle/platform';
+export { ParkedActionPendingError } from '@settle/platform';
 
 /**
  * A stream a projection stopped applying: the event that failed, why, and (while an operator's
@@ -32,40 +41,6 @@ export interface ParkedStreamDoc extends ReadDoc {
   /** The last request the projector carried out that left the stream parked, and why. */
   outcomeRequestId?: string;
   outcomeError?: string;
-}
-
-/** What operators see of a parked stream, whoever parked it (a projection or a reactor group). */
-export interface ParkedStreamView {
-  /** The projection name, or `consumer:<group>` for a reactor group. */
-  owner: string;
-  streamId: string;
-  eventId: string;
-  eventType: string;
-  position: number;
-  streamPosition: number;
-  error: string;
-  attempts: number;
-  parkedAt: string;
-  /** The operator request waiting for the projector or consumer, if any. */
-  pendingAction?: ParkedAction;
-}
-
-/**
- * Where operators reach parked streams: the projector's records in the read store, the embedded
- * bus's in the event store. `act` answers null when the stream is not parked there.
- */
-export interface ParkedStreamsPort {
-  list(): Promise<ParkedStreamView[]>;
-  /**
-   * Asks for `action` on every record of `streamId` and waits (up to `timeoutMs`) until it was
-   * carried out: true once the stream flows again, false if an event failed again (still parked).
-   * Throws `ParkedActionPendingError` when nobody picked the request up in time.
-   */
-  act(streamId: string, action: ParkedAction, actor: string, timeoutMs: number): Promise<boolean | null>;
-}
-
-export class ParkedActionPendingError extends Error {
-  readonly code = 'SETTLE_ERR_PARKED_ACTION_PENDING';
 }
 
 export const parkedId = (projection: string, streamId: string): string => `${projection}|${streamId}`;

@@ -1,9 +1,46 @@
 import type { StoredEvent } from '@settle/domain';
-import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { EventStore, Subscription } from '../eventStore/port.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { appendParking, readParking, type BusParkedStream, type ParkedAction } from './parking.js';
 import type { Bus, Consumer, ConsumerOptions, EventHandler } from './port.js';
+
+export interface EventStoreBusSettings {
+  /** Attempts in all before a failing event parks its stream for the group (outages retry without limit). */
+  maxAttempts: number;
+  retryInitialDelayMs: number;
+  retryMaxDelayMs: number;
+  /** How often operators' retry/skip requests are looked for while a stream is parked. */
+  parkedPollMs: number;
+  /**
+   * Failures that mean a part is down rather than that the event is poison: retried with backoff
+   * without limit, never parked (503-class errors, `*_UNAVAILABLE` codes, gRPC UNAVAILABLE, refused
+   * or reset connections).
+   */
+  isOutage(error: unknown): boolean;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+export const defaultBusSettings: EventStoreBusSettings = {
+  maxAttempts: 8,
+  retryInitialDelayMs: 200,
+  retryMaxDelayMs: 30_000,
+  parkedPollMs: 500,
+  isOutage: (error) => {
+    const e = error as { code?: unknown; statusCode?: unknown } | null;
+    return (
+      e?.statusCode === 503 ||
+      e?.code === 14 /* gRPC UNAVAILABLE */ ||
+      (typeof e?.code === 'string' &&
+        (NETWORK_CODES.has(e.code) || (e.code.startsWith('SETTLE_ERR_') && e.code.endsWith('_UNAVAILABLE'))))
+    );
+  },
+};
+
+const errorText = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).slice(0, 2000) || 'unknown error';
 
 /**
  * The embedded bus: each consumer group follows the event store's global log from its own
@@ -14,15 +51,19 @@ import type { Bus, Consumer, ConsumerOptions, EventHandler } from './port.js';
 export class EventStoreBus implements Bus {
   readonly name = 'embedded (event store log)';
   private readonly consumers = new Set<GroupConsumer>();
+  private readonly settings: EventStoreBusSettings;
   constructor(
     private readonly store: EventStore,
     private readonly logger: Logger,
     /** When given, each group's lag is kept in `settle_projection_lag_*{projection="consumer:<group>"}`. */
     private readonly metrics?: Metrics,
-  ) {}
+    settings: Partial<EventStoreBusSettings> = {},
+  ) {
+    this.settings = { ...defaultBusSettings, ...settings };
+  }
 
   async consume(opts: ConsumerOptions, handler: EventHandler): Promise<Consumer> {
-    const consumer = new GroupConsumer(this.store, this.logger, opts, handler, this.metrics);
+    const consumer = new GroupConsumer(this.store, this.logger, opts, handler, this.settings, this.metrics);
     await consumer.start();
     this.consumers.add(consumer);
     return consumer;
@@ -61,20 +102,26 @@ class GroupConsumer implements Consumer {
   private stopped = false;
   private readonly concurrency: number;
   private readonly checkpointName: string;
-  private readonly retryPolicy = retry(handleAll, {
-    maxAttempts: Number.MAX_SAFE_INTEGER,
-    backoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: 30_000 }),
-  });
+  private readonly backoff: ExponentialBackoff<unknown>;
+  /** Parked streams of this group (mirrors `parking-<group>`), with the highest held position seen. */
+  private readonly parked = new Map<string, BusParkedStream & { lastHeld: number }>();
+  private readonly carrying = new Set<string>();
+  private parkedTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly store: EventStore,
     private readonly logger: Logger,
     private readonly opts: ConsumerOptions,
     private readonly handler: EventHandler,
+    private readonly settings: EventStoreBusSettings,
     private readonly metrics?: Metrics,
   ) {
     this.concurrency = opts.concurrency ?? 32;
     this.checkpointName = `consumer:${opts.group}`;
+    this.backoff = new ExponentialBackoff({
+      initialDelay: settings.retryInitialDelayMs,
+      maxDelay: settings.retryMaxDelayMs,
+    });
   }
 
   get position(): number {
@@ -84,6 +131,11 @@ class GroupConsumer implements Consumer {
   async start(): Promise<void> {
     this.saved = await this.store.getCheckpoint(this.checkpointName);
     this.dispatched = this.saved;
+    for (const p of (await readParking(this.store, this.opts.group)).parked.values())
+      this.parked.set(p.streamId, { ...p, lastHeld: p.position });
+    this.setParkedGauge();
+    this.parkedTimer = setInterval(() => void this.carryOutRequests(), this.settings.parkedPollMs);
+    this.parkedTimer.unref();
     this.subscribe();
     this.flushTimer = setInterval(() => void this.flush(), 250);
     if (this.metrics) {
@@ -151,19 +203,154 @@ class GroupConsumer implements Consumer {
     }
   }
 
+  /**
+   * Handles one event, retrying with backoff; past `maxAttempts` (outages aside) the stream is
+   * parked for this group: the event and the stream's later ones are held (the watermark moves on,
+   * other streams flow) until an operator retries or skips it.
+   */
   private async handle(event: StoredEvent): Promise<void> {
-    await this.retryPolicy.execute(async ({ attempt }) => {
+    const parked = this.parked.get(event.streamId);
+    if (parked && event.globalPosition >= parked.position) {
+      parked.lastHeld = Math.max(parked.lastHeld, event.globalPosition);
+      return;
+    }
+    let backoff: IBackoff<unknown> | undefined;
+    for (let attempt = 1, counted = 1; ; attempt++) {
       if (this.stopped) return;
       try {
         await this.handler(event);
+        return;
       } catch (error) {
+        const outage = this.settings.isOutage(error);
+        const where = { group: this.opts.group, streamId: event.streamId, position: event.globalPosition, attempt };
+        if (!outage && counted >= this.settings.maxAttempts) {
+          await this.park(event, error, counted);
+          return;
+        }
+        if (!outage) counted++;
+        backoff = backoff
+          ? backoff.next({ attempt, signal: new AbortController().signal, result: { error } })
+          : this.backoff.next();
         this.logger.warn(
-          { err: error, group: this.opts.group, streamId: event.streamId, position: event.globalPosition, attempt },
+          { err: error, ...where, outage, retryInMs: Math.round(backoff.duration) },
           'handler failed; retrying with backoff (later events of this stream wait)',
         );
-        throw error;
+        await new Promise((r) => setTimeout(r, backoff!.duration));
       }
+    }
+  }
+
+  /** Records the parking durably before the event counts as done (a crash in between retries it). */
+  private async park(event: StoredEvent, error: unknown, attempts: number, requestId?: string): Promise<void> {
+    const data = {
+      streamId: event.streamId,
+      eventId: event.id,
+      eventType: event.type,
+      position: event.globalPosition,
+      streamPosition: event.streamPosition,
+      error: errorText(error),
+      attempts,
+      at: new Date().toISOString(),
+      ...(requestId ? { requestId } : {}),
+    };
+    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await appendParking(this.store, this.opts.group, 'StreamParked', data);
+        break;
+      } catch (appendError) {
+        if (this.stopped) throw appendError;
+        this.logger.warn({ err: appendError, group: this.opts.group }, 'could not record a parked stream; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    const previous = this.parked.get(event.streamId);
+    this.parked.set(event.streamId, {
+      ...data,
+      parkedAt: previous?.parkedAt ?? data.at,
+      lastHeld: Math.max(previous?.lastHeld ?? 0, event.globalPosition),
     });
+    this.setParkedGauge();
+    this.logger.error(
+      {
+        err: error,
+        group: this.opts.group,
+        streamId: event.streamId,
+        type: event.type,
+        position: event.globalPosition,
+        attempts,
+      },
+      'handler kept failing: stream parked for this group (its later events wait; other streams go on)',
+    );
+  }
+
+  private setParkedGauge(): void {
+    this.metrics?.parkedStreams.set({ projection: this.checkpointName }, this.parked.size);
+  }
+
+  /** Operators' retry/skip requests (`parking-<group>`), each run in its stream's turn. */
+  private async carryOutRequests(): Promise<void> {
+    if (this.parked.size === 0 || this.stopped) return;
+    let state;
+    try {
+      state = await readParking(this.store, this.opts.group);
+    } catch (error) {
+      this.logger.warn({ err: error, group: this.opts.group }, 'could not read parked-stream requests; will retry');
+      return;
+    }
+    for (const p of state.parked.values()) {
+      const pending = p.pending;
+      if (!pending || this.carrying.has(pending.requestId) || !this.parked.has(p.streamId)) continue;
+      this.carrying.add(pending.requestId);
+      const run = (this.tails.get(p.streamId) ?? Promise.resolve())
+        .then(() => this.carryOut(p.streamId, pending.action, pending.requestId, pending.by))
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { err: error, group: this.opts.group, streamId: p.streamId },
+            'parked-stream request failed; will retry',
+          ),
+        )
+        .finally(() => this.carrying.delete(pending.requestId));
+      const tail = run.finally(() => {
+        if (this.tails.get(p.streamId) === tail) this.tails.delete(p.streamId);
+      });
+      this.tails.set(p.streamId, tail);
+    }
+  }
+
+  /**
+   * Runs in the stream's turn, so no event of it is handled meanwhile: the held events (from the
+   * failed one, or the one after it for a skip, up to the last one held) are handled in order;
+   * all through, the stream is unparked, else it is parked again at the event that failed.
+   */
+  private async carryOut(streamId: string, action: ParkedAction, requestId: string, by: string): Promise<void> {
+    const parked = this.parked.get(streamId);
+    if (!parked) return;
+    const upTo = Math.max(parked.lastHeld, this.saved);
+    let held = (await this.store.readStream(streamId)).filter(
+      (e) => e.globalPosition >= parked.position && e.globalPosition <= upTo,
+    );
+    if (action === 'skip') held = held.filter((e) => e.id !== parked.eventId);
+    for (const event of held) {
+      try {
+        await this.handler(event);
+      } catch (error) {
+        const attempts = event.id === parked.eventId ? parked.attempts + 1 : 1;
+        await this.park(event, error, attempts, requestId);
+        return;
+      }
+    }
+    await appendParking(this.store, this.opts.group, 'StreamUnparked', {
+      streamId,
+      at: new Date().toISOString(),
+      requestId,
+      action,
+    });
+    this.parked.delete(streamId);
+    this.setParkedGauge();
+    this.logger.info(
+      { group: this.opts.group, streamId, action, by, handled: held.length },
+      'parked stream unparked: its events flow again',
+    );
   }
 
   private async flush(): Promise<void> {
@@ -184,6 +371,7 @@ class GroupConsumer implements Consumer {
     await Promise.race([Promise.allSettled([...this.tails.values()]), new Promise((r) => setTimeout(r, 5000))]);
     this.stopped = true;
     clearInterval(this.flushTimer);
+    clearInterval(this.parkedTimer);
     clearInterval(this.lagTimer);
     await this.flush();
   }
