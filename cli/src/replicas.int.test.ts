@@ -28,10 +28,12 @@ import {
  *   B, C = reactor, scheduler — same topic prefix (same consumer groups), same Redis prefix (same locks)
  */
 
-// 500 is the issue's figure, but FerretDB 1.24 (the local MongoDB stand-in) stops answering after
-// a few minutes of writers and pollers from three processes (see README, Known limits); the
-// default keeps CI on what it can hold. SETTLE_TEST_REQUESTS=500 runs the full figure.
-const REQUESTS = Number(process.env.SETTLE_TEST_REQUESTS ?? 80);
+// The issue's figure. This used to default to 80: FerretDB 1.24 (the local MongoDB stand-in) wedged
+// for good within a minute at 500, because the projector's catch-up bulk of replaceOne writes held
+// one FerretDB PostgreSQL connection per matched document until the bulk ended (see `putMany` in
+// platform/src/readStore/mongoReadStore.ts). Both tests take about a minute each at 500 on the
+// 2-core machine. SETTLE_TEST_REQUESTS overrides it.
+const REQUESTS = Number(process.env.SETTLE_TEST_REQUESTS ?? 500);
 const MAX_ATTEMPTS = 5;
 
 /** ≈ 70 % ordinary, 20 % …503 (settle on the 3rd attempt), 10 % …402 (declined), and 1 % …500 (fail after 5 attempts). */
@@ -124,14 +126,33 @@ async function run(opts: { killReplicaAfter?: number }) {
   }
   expect(pending, 'every request reaches a terminal state').toEqual([]);
 
-  // Each request ends as its amount dictates, after the expected number of attempts.
+  // Attempts the payments role refused because its gateway circuit breaker was open: they count as
+  // attempts (retried, or the last one fails the request) but never reach the gateway. The breaker
+  // opens when most calls in 10 s fail, which the tail of this mix (retries of `…503` requests,
+  // two of three failing) can reach on a slow machine.
+  const refusedRows = await queryEvents<{ stream_id: string; n: string }>(
+    world,
+    `SELECT stream_id, count(*) AS n FROM settle_events
+      WHERE (type = 'PaymentAttemptFailed' AND data->'error'->>'code' = 'CIRCUIT_OPEN')
+         OR (type = 'PaymentFailed' AND data->'lastError'->>'code' = 'CIRCUIT_OPEN')
+      GROUP BY stream_id`,
+  );
+  const refusedBy = new Map(refusedRows.map((r) => [r.stream_id.replace(/^request-/, ''), Number(r.n)]));
+  const refusedTotal = [...refusedBy.values()].reduce((a, b) => a + b, 0);
+  console.log(`[replicas] attempts refused by the open gateway circuit: ${refusedTotal} (${refusedBy.size} requests)`);
+
+  // Each request ends as its amount dictates: the gateway calls its amount needs (1, 3, or all
+  // of them), plus any refused attempts, or FAILED after MAX_ATTEMPTS if those left too few calls.
   const wrong = accepted
-    .map((r) => ({
-      id: r.id!,
-      amount: r.amount,
-      want: expectedOutcome(r.amount, MAX_ATTEMPTS),
-      got: views.get(r.id!)!,
-    }))
+    .map((r) => {
+      const rules = expectedOutcome(r.amount, MAX_ATTEMPTS);
+      const attempts = rules.attempts + (refusedBy.get(r.id!) ?? 0);
+      const want =
+        rules.status !== 'FAILED' && attempts <= MAX_ATTEMPTS
+          ? { status: rules.status, attempts }
+          : { status: 'FAILED', attempts: MAX_ATTEMPTS };
+      return { id: r.id!, amount: r.amount, want, got: views.get(r.id!)! };
+    })
     .filter((x) => x.got.status !== x.want.status || x.got.attempts !== x.want.attempts);
   expect(wrong, 'terminal state and attempts as the sandbox rules dictate').toEqual([]);
 
@@ -149,21 +170,24 @@ async function run(opts: { killReplicaAfter?: number }) {
   const startedById = new Map(started_.map((r) => [r.stream_id.replace(/^request-/, ''), Number(r.n)]));
   expect(ids.filter((id) => startedById.get(id) !== views.get(id)!.attempts)).toEqual([]);
 
-  // At the sandbox: each attempt reached the gateway once (distinct idempotency keys per request = attempts).
+  // At the sandbox: each attempt that was not refused reached the gateway once (distinct
+  // idempotency keys per request = attempts − refused).
   const stats = await sandboxStats(sandboxUrl);
+  const callsOf = (id: string) => views.get(id)!.attempts - (refusedBy.get(id) ?? 0);
   const totalAttempts = ids.reduce((n, id) => n + views.get(id)!.attempts, 0);
+  const totalCalls = totalAttempts - refusedTotal;
   const mismatched = ids
-    .filter((id) => stats.byRequest[id] !== views.get(id)!.attempts)
-    .map((id) => ({ id, sandbox: stats.byRequest[id], attempts: views.get(id)!.attempts }));
-  expect(mismatched, 'sandbox byRequest[id] = attempts').toEqual([]);
-  expect(stats.authorizations).toBe(totalAttempts);
-  expect(Object.keys(stats.byRequest).length).toBe(ids.length);
+    .filter((id) => (stats.byRequest[id] ?? 0) !== callsOf(id))
+    .map((id) => ({ id, sandbox: stats.byRequest[id], attempts: views.get(id)!.attempts, refused: refusedBy.get(id) }));
+  expect(mismatched, 'sandbox byRequest[id] = attempts - refused').toEqual([]);
+  expect(stats.authorizations).toBe(totalCalls);
+  expect(Object.keys(stats.byRequest).length).toBe(ids.filter((id) => callsOf(id) > 0).length);
 
   // Raw calls: the sandbox dedupes by idempotency key, so a second send of the same attempt
   // only shows at the proxy.
   const duplicates = [...counter.postsByKey].filter(([, n]) => n > 1);
   console.log(
-    `[replicas] ${totalAttempts} attempts for ${ids.length} requests; sandbox authorizations ${stats.authorizations}; raw gateway calls ${[...counter.postsByKey.values()].reduce((a, b) => a + b, 0)}, keys sent more than once: ${duplicates.length}`,
+    `[replicas] ${totalAttempts} attempts (${refusedTotal} refused by the open circuit) for ${ids.length} requests; sandbox authorizations ${stats.authorizations}; raw gateway calls ${[...counter.postsByKey.values()].reduce((a, b) => a + b, 0)}, keys sent more than once: ${duplicates.length}`,
   );
   return { duplicates, replicas };
 }

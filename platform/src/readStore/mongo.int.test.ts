@@ -37,6 +37,23 @@ describe('MongoReadStore', () => {
     expect(await second.getCheckpoint('requests')).toBe(9);
   });
 
+  // FerretDB 1.24 held one PostgreSQL connection per matching replaceOne until the whole bulk ended
+  // and wedged for good once a bulk outgrew its pool (120 in infra/local/services): see `putMany`.
+  it(
+    'rewrites more existing documents in one batch than FerretDB has PostgreSQL connections',
+    { timeout: 60_000 },
+    async () => {
+      const store = await open();
+      const c = store.collection<{ _id: string; _position: number; v: number; old?: boolean }>('big_batch');
+      const n = 400;
+      await c.putMany(Array.from({ length: n }, (_, i) => ({ _id: `b${i}`, _position: 1, v: 1, old: true })));
+      await c.putMany(Array.from({ length: n }, (_, i) => ({ _id: `b${i}`, _position: 2, v: 2 })));
+      expect(await c.count({ v: 2, old: { $exists: false } })).toBe(n);
+      // And the server still answers everyone else.
+      await (await open()).ping();
+    },
+  );
+
   it('fails to start with a message naming the part and the URL, without the password', async () => {
     const bad = 'mongodb://settle:s3cret@127.0.0.1:1/settle';
     const failure = MongoReadStore.create(bad, { serverSelectionTimeoutMS: 500 });

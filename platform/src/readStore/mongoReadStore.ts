@@ -19,12 +19,66 @@ import type { Filter, FindOptions, IndexSpec, ReadCollection, ReadDoc, ReadStore
 
 export const CHECKPOINTS_COLLECTION = 'settle_checkpoints';
 
-/** E11000: an upsert's insert hit an existing `_id` (the stored copy is newer) or another unique index. */
+/** E11000: an upsert's insert hit an `_id` someone else inserted meanwhile, or another unique index. */
 const DUPLICATE_KEY = 11000;
 /** How often one document may hit E11000 while the stored copy is still older before it counts as a real conflict. */
 const MAX_DUPLICATE_RETRIES = 3;
 
 type Stored = Document & { _id: string };
+
+/** How many read-then-write rounds one putMany may take while other writers keep changing its documents. */
+const MAX_WRITE_ROUNDS = 10;
+
+/** A stored copy's position; a missing copy (or one without a position) is older than anything. */
+const positionOf = (stored: Stored | undefined): number =>
+  typeof stored?._position === 'number' ? stored._position : -Infinity;
+
+/**
+ * The write that makes `doc` the stored copy (see `putMany` for why never a matching `replaceOne`):
+ * an insert-only upsert if nothing is stored, else a compare-and-set on the stored position that
+ * sets the document's fields and unsets the stored fields it no longer has.
+ */
+function writeOf(doc: ReadDoc, stored: Stored | undefined): AnyBulkWriteOperation<Stored> {
+  const fields: Document = {};
+  for (const [k, v] of Object.entries(doc)) if (k !== '_id' && v !== undefined) fields[k] = v;
+  // A top-level name that `$set` would read as a path or an operator: only a replacement stores it
+  // as it is (a matching one costs FerretDB a connection until the bulk ends; Settle's read models
+  // have none: their dynamic keys are nested).
+  if (Object.keys(fields).some((k) => k.includes('.') || k.startsWith('$')))
+    return {
+      replaceOne: {
+        filter: { _id: doc._id, _position: { $lt: doc._position } },
+        replacement: doc as Stored,
+        upsert: stored === undefined,
+      },
+    };
+  if (stored === undefined) {
+    // FerretDB 1.24 drops top-level nulls from `$setOnInsert`; `$set` keeps them. On a copy that
+    // someone else stored meanwhile, an older one gets only these nulls (the next round
+    // compare-and-sets it whole) and a newer one does not match, so the insert fails with E11000.
+    const nulls = Object.keys(fields).filter((k) => fields[k] === null);
+    const rest = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null));
+    return {
+      updateMany: {
+        filter: { _id: doc._id, _position: { $lt: doc._position } },
+        update:
+          nulls.length > 0
+            ? { $setOnInsert: rest, $set: Object.fromEntries(nulls.map((k) => [k, null])) }
+            : { $setOnInsert: rest },
+        upsert: true,
+      },
+    };
+  }
+  const unset: Document = {};
+  for (const k of Object.keys(stored)) if (k !== '_id' && !(k in fields)) unset[k] = '';
+  return {
+    updateMany: {
+      // `null` matches a stored copy whose position is null or missing, as `positionOf` reads it.
+      filter: { _id: doc._id, _position: typeof stored._position === 'number' ? stored._position : null },
+      update: Object.keys(unset).length > 0 ? { $set: fields, $unset: unset } : { $set: fields },
+    },
+  };
+}
 
 /** The database named in the URL's path (the driver would default to `test`). */
 const databaseInUrl = (url: string): string | undefined => {
@@ -99,11 +153,37 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
   }
 
   /**
-   * One unordered bulk of position-guarded upserts. An upsert whose guard fails because the stored
-   * copy is newer tries to insert and fails with E11000: that is success. Every E11000 is checked
-   * by reading the stored positions back, because the same code also means a concurrent insert
-   * (retry) or a clash on another unique index (a real conflict). FerretDB stops an unordered bulk
-   * at its first error, so the unsettled rest is simply sent again: the guards make it harmless.
+   * Position-guarded whole-document writes in one unordered bulk, shaped so that FerretDB 1.x holds
+   * at most two of its PostgreSQL connections per bulk, however many documents it carries.
+   *
+   * Root cause of the replicas stall (issue 3, 500 requests): FerretDB 1.24 runs each statement of
+   * an `update` command as "query, then write by _id", and closes each statement's query (a pgx
+   * Rows holding one backend connection) only when the whole command ends (`defer closer.Close()`
+   * inside the statement loop of `updateDocument`). A non-multi statement (`replaceOne`,
+   * `updateOne`) that matches a document stops reading after that document, so its Rows stays
+   * open: a bulk of N replaceOne that each match holds N connections plus one for the write. Once
+   * N reaches the pool (`pool_max_conns`, 120 here) the next statement waits for a connection that
+   * only the same command can free, FerretDB stops answering everyone (other commands queue on the
+   * pool and then on its metadata lock), and it stays wedged after the client gives up, because it
+   * does not read the socket while the command runs. Measured on a private FerretDB 1.24.2 with
+   * pool_max_conns=120: one bulk of 110 matching replaceOne used 111 PostgreSQL connections; one
+   * of 130 never answered, nor did any later command until FerretDB was restarted. During the
+   * 500-request replicas run its debug handler showed 0 open cursors (cursors_created_total equal
+   * to the closed count), 120 backend connections idle in PostgreSQL with 120 pgx context
+   * watchers, and two `update` commands waiting in `pgxpool.Acquire` under
+   * `UpdateAll`/`InTransaction`: no cursor leak, the projector's catch-up bulk alone drained the pool.
+   *
+   * The SQLite backend wedges the same way on its database/sql pool (100 connections): a bulk of
+   * 200 matching replaceOne left 100 `database/sql.(*Rows).awaitDone` goroutines and no answer.
+   *
+   * So no write here is a matching non-multi statement. A document that exists is rewritten by
+   * `updateMany` guarded by the exact stored position (compare-and-set): `$set` of its fields and
+   * `$unset` of the stored fields it no longer has, which is the replacement; multi statements read
+   * their query to the end, which closes it at once. A document that does not exist yet is
+   * inserted by an upsert `updateMany` with `$setOnInsert`; if someone else inserted it meanwhile,
+   * an older copy is a plain match and a newer one an E11000, and the next round reads it again.
+   * A round whose counts show that someone else wrote in between reads again too. The same bulk,
+   * with the same result, on MongoDB, where `_id` is unique.
    */
   async putMany(docs: T[]): Promise<void> {
     if (docs.length === 0) return;
@@ -115,26 +195,25 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
     let pending = docs;
     const strikes = new Map<string, number>();
     const conflicts: string[] = [];
-    while (pending.length > 0) {
-      let failed: Set<number> | null;
-      // Read the stored positions first: only documents that do not exist yet are upserted, so the
-      // guard failing on a newer copy is a plain "matched nothing", not a duplicate-key error
-      // (FerretDB 1.24 leaks a PostgreSQL connection per such error and stalls once its pool is gone).
-      const known = await this.positions(pending.map((d) => d._id));
-      pending = pending.filter((doc) => (known.get(doc._id) ?? -Infinity) < doc._position);
+    for (let round = 1; pending.length > 0; round++) {
+      const stored = await this.storedFields(pending.map((d) => d._id));
+      pending = pending.filter((doc) => positionOf(stored.get(doc._id)) < doc._position);
       if (pending.length === 0) break;
+      if (round > MAX_WRITE_ROUNDS)
+        throw new Error(
+          `read store: ${pending.length} document(s) of ${this.c.collectionName} still not written after ${MAX_WRITE_ROUNDS} rounds (concurrent writers?)`,
+        );
+      const inserts = pending.filter((doc) => !stored.has(doc._id)).length;
+      let failed: Set<number> | null;
       try {
-        await this.c.bulkWrite(
-          pending.map((doc): AnyBulkWriteOperation<Stored> => ({
-            replaceOne: {
-              filter: { _id: doc._id, _position: { $lt: doc._position } },
-              replacement: doc as Stored,
-              upsert: !known.has(doc._id),
-            },
-          })),
+        const result = await this.c.bulkWrite(
+          pending.map((doc) => writeOf(doc, stored.get(doc._id))),
           { ordered: false },
         );
-        break;
+        // Every insert upserted and every compare-and-set matched: done. Otherwise someone else
+        // wrote one of these documents since it was read; the next round reads it again.
+        if (result.upsertedCount === inserts && result.matchedCount === pending.length - inserts) break;
+        continue;
       } catch (error) {
         failed = duplicateKeyFailures(error);
         if (failed === null) {
@@ -143,11 +222,12 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
           break;
         }
       }
+      // E11000 now means two writers inserted the same new document at once (the next round
+      // compare-and-sets it) or a clash on another unique index (a real conflict, if it persists).
       const failedIds = new Set([...failed].map((i) => pending[i]!._id));
-      const stored = await this.positions(pending.map((d) => d._id));
+      const after = await this.storedFields([...failedIds]);
       const unsettled = pending.filter((doc) => {
-        if ((stored.get(doc._id) ?? -Infinity) >= doc._position) return false;
-        if (!failedIds.has(doc._id)) return true;
+        if (!failedIds.has(doc._id) || after.has(doc._id)) return true;
         const n = (strikes.get(doc._id) ?? 0) + 1;
         strikes.set(doc._id, n);
         if (n < MAX_DUPLICATE_RETRIES) return true;
@@ -175,9 +255,11 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
     return conflicts;
   }
 
-  private async positions(ids: string[]): Promise<Map<string, number>> {
-    const rows = await this.c.find({ _id: { $in: ids } }, { projection: { _position: 1 } }).toArray();
-    return new Map(rows.map((r) => [r._id, r._position as number]));
+  /** The stored copies of these documents (whole: a rewrite must know which fields to unset). */
+  private async storedFields(ids: string[]): Promise<Map<string, Stored>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.c.find({ _id: { $in: ids } }).toArray();
+    return new Map(rows.map((r) => [r._id, r]));
   }
 
   /** Plain unordered upserts by `_id` (no position read, no guard): the rebuild path into a fresh collection. */
@@ -252,8 +334,9 @@ export class MongoReadStore implements ReadStore {
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
       // A reply lost with its connection must fail the operation, not hang the projector forever.
       socketTimeoutMS: 30_000,
-      // Few connections per process: FerretDB 1.24 deadlocks once concurrent operations from all
-      // clients exhaust its own PostgreSQL pool (50), and batched projections need few anyway.
+      // Few connections per process: each command may hold two of FerretDB's PostgreSQL
+      // connections (a statement's query plus its write, see `putMany`), and batched projections
+      // need few anyway.
       maxPoolSize: 8,
       connectTimeoutMS: 5000,
       // A field set to undefined is left out, as the embedded store reads it (not stored as null).
