@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { clientsEnv, type ClientsCommandEnv } from './clients.js';
+import { isOperatorError, runProjectionRollback } from './rebuild.js';
 
 /** One row of GraphQL `projections` (positions are strings there: they may exceed 2^31). */
 export interface ProjectionStatusRow {
@@ -30,10 +31,15 @@ async function post(
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    throw new OperatorApiError(`cannot reach Settle at ${env.url}: ${(error as Error).message} (set SETTLE_URL)`);
+    // Refused: nothing listens there (an offline fallback is safe). Anything else (a timeout) may
+    // mean a busy Settle that did act on the request.
+    const code = ((error as Error).cause as { code?: string } | undefined)?.code;
+    if (code === 'ECONNREFUSED')
+      throw new OperatorApiError(`cannot reach Settle at ${env.url}: connection refused (set SETTLE_URL)`);
+    throw new OperatorApiError(`no answer from Settle at ${env.url}: ${(error as Error).message}`);
   }
   const text = await res.text();
   let json: Record<string, unknown>;
@@ -45,8 +51,15 @@ async function post(
   return { status: res.status, json };
 }
 
-/** `projections` of a running deployment, as the operator SETTLE_CLIENT_ID. */
-export async function fetchProjectionStatus(env: ClientsCommandEnv = clientsEnv()): Promise<ProjectionStatusRow[]> {
+/**
+ * One GraphQL operation as the operator SETTLE_CLIENT_ID (a token per call: operator commands are
+ * rare). Throws OperatorApiError with each error's code and message.
+ */
+export async function operatorGraphQL<T>(
+  env: ClientsCommandEnv,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<{ data: T; extensions?: Record<string, unknown> }> {
   const auth = await post(env, '/v1/auth/token', {
     grant_type: 'client_credentials',
     client_id: env.clientId,
@@ -56,15 +69,25 @@ export async function fetchProjectionStatus(env: ClientsCommandEnv = clientsEnv(
     throw new OperatorApiError(
       `token for ${env.clientId}: ${auth.status} ${String(auth.json.title ?? '')}: ${String(auth.json.detail ?? '')} (set SETTLE_CLIENT_ID / SETTLE_CLIENT_SECRET to an operator)`,
     );
-  const res = await post(env, '/graphql', { query: PROJECTIONS_QUERY }, auth.json.access_token);
+  const res = await post(env, '/graphql', { query, ...(variables ? { variables } : {}) }, auth.json.access_token);
   const errors = res.json.errors as { message: string; extensions?: { code?: string } }[] | undefined;
   if (errors?.length)
-    throw new OperatorApiError(
-      `projections: ${errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('; ')}`,
-    );
-  const data = res.json.data as { projections?: ProjectionStatusRow[] } | undefined;
-  if (res.status !== 200 || !data?.projections) throw new OperatorApiError(`projections: HTTP ${res.status}: no data`);
-  return data.projections;
+    throw new OperatorApiError(errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('; '));
+  const data = res.json.data as T | null | undefined;
+  if (res.status !== 200 || !data) throw new OperatorApiError(`HTTP ${res.status}: no data`);
+  const extensions = res.json.extensions as Record<string, unknown> | undefined;
+  return { data, ...(extensions ? { extensions } : {}) };
+}
+
+/** `projections` of a running deployment, as the operator SETTLE_CLIENT_ID. */
+export async function fetchProjectionStatus(env: ClientsCommandEnv = clientsEnv()): Promise<ProjectionStatusRow[]> {
+  try {
+    return (await operatorGraphQL<{ projections: ProjectionStatusRow[] }>(env, PROJECTIONS_QUERY)).data.projections;
+  } catch (error) {
+    if (error instanceof OperatorApiError && !/^(cannot reach|no answer|token)/.test(error.message))
+      throw new OperatorApiError(`projections: ${error.message}`);
+    throw error;
+  }
 }
 
 /** A plain-text table, one projection a line. */
@@ -110,13 +133,19 @@ export function projectionsCommand(): Command {
     });
   command
     .command('rollback')
-    .argument('<name>')
-    .description('not built yet: blue-green versions come with rebuilds')
-    .action(() => {
-      console.error(
-        'settle projections rollback: not built yet (blue-green rebuilds are not built; there is no previous version to go back to)',
-      );
-      process.exitCode = 2;
+    .argument('<name>', 'projection: requests, merchantStats or preferences')
+    .option('--offline', 'do not ask a running Settle: switch the pointer in the configured read store (MongoDB)')
+    .description(
+      'switch back to the previous version of a projection (the one live before the last rebuild); it catches up from its checkpoint',
+    )
+    .action(async (name: string, opts: { offline?: boolean }) => {
+      try {
+        await runProjectionRollback({ projection: name, ...(opts.offline ? { offline: true } : {}) });
+      } catch (error) {
+        if (!isOperatorError(error)) throw error;
+        console.error(`settle projections rollback: ${(error as Error).message}`);
+        process.exitCode = 1;
+      }
     });
   return command;
 }

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import type { StoredEvent } from '@settle/domain';
 import { isTruncated, loadConfig, readStreamWithArchive, SettleError, type Config } from '@settle/platform';
 import { checkReplayable, foldStreamEvents, parseReplayTo, withinReplayRange } from '@settle/projections';
+import { isOperatorError, runProjectionRebuild } from './rebuild.js';
 import { openEventStore } from './openEventStore.js';
 
 export interface StreamReplayOptions {
@@ -65,7 +66,9 @@ export function replayCommand(): Command {
   return new Command('replay')
     .description(
       'time travel, offline: --stream ID prints the stream state after each event as JSON lines, up to --to ' +
-        '(the embedded store must not be in use by a running Settle). Rebuilds (--projection) are not built yet.',
+        '(the embedded store must not be in use by a running Settle). --projection NAME: blue-green rebuild of a ' +
+        'read model through the operator API of a running Settle (SETTLE_URL, SETTLE_CLIENT_ID, SETTLE_CLIENT_SECRET), ' +
+        'or offline from the configured stores (--offline, or when no Settle answers); exits 0 once the new version is live.',
     )
     .addOption(
       new Option('--stream <streamId>', 'stream to replay, e.g. request-<id>, preferences-<userId>, client-<clientId>'),
@@ -78,18 +81,49 @@ export function replayCommand(): Command {
       ),
     )
     .addOption(new Option('--archive-dir <dir>', 'with --include-archived: where the archive files are'))
-    .addOption(new Option('--projection <name>', 'blue-green rebuild of a projection (not built yet)').hideHelp())
+    .addOption(
+      new Option('--projection <name>', 'blue-green rebuild of a projection: requests, merchantStats or preferences'),
+    )
+    .addOption(
+      new Option(
+        '--dry-run',
+        'with --projection: rebuild into a scratch version in this process (configured stores), print a diff against the live version, drop it',
+      ),
+    )
+    .addOption(new Option('--offline', 'with --projection: do not ask a running Settle; use the configured stores'))
     .action(
       async (
-        opts: { stream?: string; to?: string; projection?: string; includeArchived?: boolean; archiveDir?: string },
+        opts: {
+          stream?: string;
+          to?: string;
+          projection?: string;
+          includeArchived?: boolean;
+          archiveDir?: string;
+          dryRun?: boolean;
+          offline?: boolean;
+        },
         command: Command,
       ) => {
-        if (opts.projection !== undefined)
-          command.error(
-            'settle replay --projection: blue-green rebuilds are not built yet (issue 5); only --stream works',
-            { exitCode: 2 },
-          );
-        if (opts.stream === undefined) command.error('settle replay: --stream <streamId> is required', { exitCode: 2 });
+        if (opts.projection !== undefined) {
+          if (opts.stream !== undefined)
+            command.error('settle replay: give --stream or --projection, not both', { exitCode: 2 });
+          try {
+            await runProjectionRebuild({
+              projection: opts.projection,
+              dryRun: opts.dryRun ?? false,
+              offline: opts.offline ?? false,
+            });
+          } catch (error) {
+            if (!isOperatorError(error)) throw error;
+            console.error(`settle replay --projection: ${(error as Error).message}`);
+            process.exitCode = 1;
+          }
+          return;
+        }
+        if (opts.dryRun || opts.offline)
+          command.error('settle replay: --dry-run and --offline go with --projection', { exitCode: 2 });
+        if (opts.stream === undefined)
+          command.error('settle replay: --stream <streamId> or --projection <name> is required', { exitCode: 2 });
         try {
           const lines = await runStreamReplay({
             streamId: opts.stream,

@@ -21,6 +21,7 @@ import { UnitOfWork } from './unitOfWork.js';
 /** A runner that has not refreshed its heartbeat for this long is gone (crashed): its rebuild may be resumed. */
 export const REBUILD_STALE_MS = 15_000;
 const HEARTBEAT_MS = 1000;
+const YIELD_EVERY = 500;
 
 export class UnknownProjectionError extends Error {
   constructor(
@@ -75,7 +76,7 @@ export interface ProjectionOperationsDeps {
   projections: readonly Projection[];
   logger: Logger;
   pubsub?: MQEmitter;
-  /** Events read per batch (default 10 000). */
+  /** Events read per batch (default 5000). */
   batchSize?: number;
   /** Called after each batch (CLI progress bars). */
   onProgress?: (progress: BuildingVersion & { projection: string }) => void;
@@ -211,7 +212,7 @@ export class ProjectionOperations {
     const owned = new Set(Object.keys(projection.collections));
     const target = routedReadStore(readStore, (c) => (owned.has(c) ? versionedCollection(c, version) : c));
     const checkpoint = versionedCheckpoint(projection.name, version);
-    const batchSize = this.deps.batchSize ?? 10_000;
+    const batchSize = this.deps.batchSize ?? 5000;
     let position = await readStore.getCheckpoint(checkpoint);
     const startPosition = position;
     const started = Date.now();
@@ -230,8 +231,10 @@ export class ProjectionOperations {
       if (batch.length === 0) break;
       const uow = new UnitOfWork(target);
       await projection.prefetch?.(batch, uow);
-      for (const e of batch) {
+      for (const [i, e] of batch.entries()) {
         if (skipped.has(e.id)) continue;
+        // An in-process store does all of this synchronously: let requests in now and then.
+        if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
         try {
           await projection.apply(e, uow);
         } catch (error) {

@@ -62,7 +62,7 @@ export function describeRebuildScenarios(
   factory: () => Promise<ReadStore>,
   opts: { teardown?: (store: ReadStore) => Promise<void>; requests?: number } = {},
 ) {
-  const n = opts.requests ?? 400;
+  const n = opts.requests ?? 200;
   describe(`blue-green rebuilds on ${label}`, () => {
     let eventStore: SqlEventStore;
     let readStore: ReadStore;
