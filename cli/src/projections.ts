@@ -17,7 +17,19 @@ export interface ProjectionStatusRow {
 export const PROJECTIONS_QUERY =
   '{ projections { name version state position headPosition lagEvents lagSeconds parkedStreams } }';
 
-export class OperatorApiError extends Error {}
+export class OperatorApiError extends Error {
+  /** The request never reached a Settle (refused, unknown host…): offline work cannot clash with one. */
+  readonly unreachable: boolean;
+  constructor(message: string, opts: { unreachable?: boolean } = {}) {
+    super(message);
+    this.unreachable = opts.unreachable ?? false;
+  }
+}
+
+const describeCause = (error: unknown): string => {
+  const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
+  return cause ? `: ${cause.code ?? cause.message ?? ''}` : '';
+};
 
 async function post(
   env: ClientsCommandEnv,
@@ -34,12 +46,15 @@ async function post(
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    // Refused: nothing listens there (an offline fallback is safe). Anything else (a timeout) may
-    // mean a busy Settle that did act on the request.
-    const code = ((error as Error).cause as { code?: string } | undefined)?.code;
-    if (code === 'ECONNREFUSED')
-      throw new OperatorApiError(`cannot reach Settle at ${env.url}: connection refused (set SETTLE_URL)`);
-    throw new OperatorApiError(`no answer from Settle at ${env.url}: ${(error as Error).message}`);
+    // A timeout may mean a busy Settle that did act on the request; any other failure means the
+    // request never reached one (nothing listens there), so falling back to offline work is safe.
+    const name = (error as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError')
+      throw new OperatorApiError(`no answer from Settle at ${env.url} within 30 s (${path})`);
+    throw new OperatorApiError(
+      `cannot reach Settle at ${env.url}: ${(error as Error).message}${describeCause(error)} (set SETTLE_URL)`,
+      { unreachable: true },
+    );
   }
   const text = await res.text();
   let json: Record<string, unknown>;

@@ -25,8 +25,7 @@ interface RebuildExtension {
 }
 
 /** The operator API cannot be reached at all (as opposed to answering with an error). */
-export const isUnreachable = (error: unknown): boolean =>
-  error instanceof OperatorApiError && error.message.startsWith('cannot reach');
+export const isUnreachable = (error: unknown): boolean => error instanceof OperatorApiError && error.unreachable;
 
 export interface ProgressView {
   update(p: { position: number; head: number; eventsPerSecond: number; etaSeconds: number | null }): void;
