@@ -262,18 +262,35 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
     return new Map(rows.map((r) => [r._id, r]));
   }
 
-  /** Plain unordered upserts by `_id` (no position read, no guard): the rebuild path into a fresh collection. */
+  /**
+   * Unguarded whole-document writes for a collection with a single writer (a rebuild into a fresh
+   * version): one unordered bulk of plain inserts for new documents and, for stored ones,
+   * `updateMany` by `_id` with `$set` of the fields and `$unset` of the stored fields they no longer
+   * have (never a matching `replaceOne`: see `putMany` for what that costs FerretDB).
+   */
   async replaceMany(docs: T[]): Promise<void> {
     if (docs.length === 0) return;
     const newest = newestPerId(docs);
-    await this.queue.run(this.keys(newest.map((d) => d._id)), () =>
-      this.c.bulkWrite(
-        newest.map((doc): AnyBulkWriteOperation<Stored> => ({
-          replaceOne: { filter: { _id: doc._id }, replacement: doc as Stored, upsert: true },
-        })),
+    await this.queue.run(this.keys(newest.map((d) => d._id)), async () => {
+      const stored = await this.storedFields(newest.map((d) => d._id));
+      await this.c.bulkWrite(
+        newest.map((doc): AnyBulkWriteOperation<Stored> => {
+          const current = stored.get(doc._id);
+          if (!current) return { insertOne: { document: doc as Stored } };
+          const fields: Document = {};
+          for (const [k, v] of Object.entries(doc)) if (k !== '_id' && v !== undefined) fields[k] = v;
+          const unset: Document = {};
+          for (const k of Object.keys(current)) if (k !== '_id' && !(k in fields)) unset[k] = '';
+          return {
+            updateMany: {
+              filter: { _id: doc._id },
+              update: Object.keys(unset).length > 0 ? { $set: fields, $unset: unset } : { $set: fields },
+            },
+          };
+        }),
         { ordered: false },
-      ),
-    );
+      );
+    });
   }
 
   async deleteMany(ids: string[]): Promise<void> {
