@@ -46,7 +46,7 @@ async function freePorts(): Promise<Ports> {
 }
 
 /** Node 24 from the `node` devDependency, as `npm start` runs it; the test runner's own Node otherwise. */
-function nodeBinary(): string {
+export function nodeBinary(): string {
   const local = join(REPO_ROOT, 'node_modules', '.bin', 'node');
   return existsSync(local) ? local : process.execPath;
 }
@@ -67,12 +67,23 @@ export class SettleProcess {
     readonly dataDir: string,
     readonly ports: Ports,
     private readonly ownsDataDir: boolean,
+    /** Extra SETTLE_* settings of this instance (kept across restarts). */
+    private readonly extraEnv: Record<string, string> = {},
   ) {}
 
   /** Starts Settle on a fresh data directory (or `dataDir`, to start it again on stored state) and waits until it is ready. */
-  static async start(name: string, opts: { dataDir?: string; ports?: Ports } = {}): Promise<SettleProcess> {
+  static async start(
+    name: string,
+    opts: { dataDir?: string; ports?: Ports; env?: Record<string, string> } = {},
+  ): Promise<SettleProcess> {
     const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), `settle-features-${name}-`)));
-    const app = new SettleProcess(name, dataDir, opts.ports ?? (await freePorts()), opts.dataDir === undefined);
+    const app = new SettleProcess(
+      name,
+      dataDir,
+      opts.ports ?? (await freePorts()),
+      opts.dataDir === undefined,
+      opts.env ?? {},
+    );
     await app.launch();
     return app;
   }
@@ -109,6 +120,7 @@ export class SettleProcess {
       SETTLE_SANDBOX_PORT: String(this.ports.sandbox),
       SETTLE_LOG_LEVEL: 'warn',
       ...(await partsEnv(this.dataDir)),
+      ...this.extraEnv,
     });
     this.output += `--- ${new Date().toISOString()} settle start (${this.name}, data ${this.dataDir}, http ${this.ports.http}, grpc ${this.ports.grpc}, sandbox ${this.ports.sandbox})\n`;
     const child = spawn(nodeBinary(), [join(REPO_ROOT, 'cli', 'bin', 'settle.js'), 'start'], {
