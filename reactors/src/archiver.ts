@@ -158,11 +158,19 @@ async function archiveStream(
   const tombstone = events.findLast((e) => e.type === 'RequestArchived');
   if (!tombstone) throw new Error(`${streamId} has no RequestArchived event after archiving it`);
   const file = await writeArchiveFile(opts.dir, events);
-  const truncated = await archive.truncate(
-    streamId,
-    tombstone.streamPosition,
-    events.filter((e) => e.streamPosition < tombstone.streamPosition).map((e) => e.id),
-  );
+  let truncated: number;
+  try {
+    truncated = await archive.truncate(
+      streamId,
+      tombstone.streamPosition,
+      events.filter((e) => e.streamPosition < tombstone.streamPosition).map((e) => e.id),
+    );
+  } catch (error) {
+    // Another run (a second CronJob, an operator) got there first with the same file: done.
+    if (isTruncated(await eventStore.readStream(streamId)))
+      return { streamId, outcome: 'skipped', reason: 'archived by another run' };
+    throw error;
+  }
   opts.logger?.info({ streamId, file, truncated }, 'stream archived');
   return { streamId, outcome: 'archived', file, truncated };
 }
