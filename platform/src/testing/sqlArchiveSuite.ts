@@ -160,7 +160,6 @@ export function describeSqlArchive(name: string, open: () => Promise<SqlEventSto
     });
 
     it('log readers are not confused by rows leaving the log: nothing skipped, nothing stalled', async () => {
-      const head = await store.headPosition();
       const a = await streamOf();
       const seen: StoredEvent[] = [];
       let gate: (() => void) | undefined;
@@ -170,7 +169,9 @@ export function describeSqlArchive(name: string, open: () => Promise<SqlEventSto
           // Hold the reader after its first batch (all of a), so b is truncated ahead of it.
           if (gate === undefined) await new Promise<void>((r) => (gate = r));
         },
-        { after: head, batchSize: 3 },
+        // From just before a, not from headPosition(): on a shared server another database's
+        // long transaction holds the visible head back, and the reader would start earlier.
+        { after: a.events[0]!.globalPosition - 1, batchSize: 3 },
       );
       await waitFor('the reader to hold', () => gate !== undefined);
       const b = await streamOf();
@@ -201,7 +202,7 @@ export function describeSqlArchive(name: string, open: () => Promise<SqlEventSto
       expect(ids).not.toContain(b.events[1]!.id);
       for (let i = 1; i < seen.length; i++)
         expect(seen[i]!.globalPosition).toBeGreaterThan(seen[i - 1]!.globalPosition);
-      expect(await store.headPosition()).toBe(after.position);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(after.position);
     });
   });
 }
