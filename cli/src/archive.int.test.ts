@@ -148,6 +148,17 @@ describe('settle archive next to a running deployment (PostgreSQL + MongoDB)', (
     expect(await terminal(after)).toBe('SETTLED');
   });
 
+  it('a rebuild with the archived events merged back ends where the live read model is', async () => {
+    const rebuilt = await cli('replay', '--projection', 'merchantStats', '--dry-run', '--include-archived');
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(rebuilt.stdout).toMatch(/merchant_stats\S*: live 1, rebuilt 1: no differences/);
+    // It did read the archived events: more than a rebuild over the live log alone.
+    const plain = await cli('replay', '--projection', 'merchantStats', '--dry-run');
+    expect(plain.stdout).toMatch(/merchant_stats\S*: live 1, rebuilt 1: no differences/);
+    const count = (out: string) => Number(/(\d+) events in/.exec(out)?.[1]);
+    expect(count(rebuilt.stdout)).toBeGreaterThan(count(plain.stdout));
+  });
+
   it('replay and import work next to the running Settle', async () => {
     const streamId = `request-${old[0]}`;
     const refused = await cli('replay', '--stream', streamId);
@@ -171,6 +182,10 @@ describe('settle archive next to a running deployment (PostgreSQL + MongoDB)', (
       world,
       `SELECT data->>'action' AS action FROM settle_events WHERE stream_id = 'operator-audit' ORDER BY global_position`,
     );
-    expect(audit.map((a) => a.action)).toEqual(['ArchiveRun', 'ArchiveImported', 'ArchiveImported']);
+    expect(audit.map((a) => a.action).filter((a) => a.startsWith('Archive'))).toEqual([
+      'ArchiveRun',
+      'ArchiveImported',
+      'ArchiveImported',
+    ]);
   });
 });

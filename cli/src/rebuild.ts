@@ -1,5 +1,13 @@
 import cliProgress from 'cli-progress';
-import { createLogger, loadConfig, MongoReadStore, SettleError, type Config, type ReadStore } from '@settle/platform';
+import {
+  createLogger,
+  loadConfig,
+  MongoReadStore,
+  SettleError,
+  withArchivedEvents,
+  type Config,
+  type ReadStore,
+} from '@settle/platform';
 import {
   ALL_PROJECTIONS,
   ProjectionOperations,
@@ -71,6 +79,8 @@ export interface RebuildCommandOptions {
   dryRun?: boolean;
   /** Skip the operator API: open the configured stores in this process. */
   offline?: boolean;
+  /** Rebuild from the log with the archived events put back (PostgreSQL/PGlite archive table); implies offline. */
+  includeArchived?: boolean;
   env?: ClientsCommandEnv;
   config?: Config;
   /** Progress display (a cli-progress bar by default). */
@@ -90,7 +100,7 @@ export interface RebuildCommandOptions {
  */
 export async function runProjectionRebuild(opts: RebuildCommandOptions): Promise<void> {
   const note = opts.note ?? ((line: string) => void process.stderr.write(`${line}\n`));
-  if (opts.dryRun || opts.offline) return runOffline(opts);
+  if (opts.dryRun || opts.offline || opts.includeArchived) return runOffline(opts);
   try {
     await runOnline(opts);
   } catch (error) {
@@ -158,11 +168,19 @@ async function runOnline(opts: RebuildCommandOptions): Promise<void> {
   }
 }
 
+const closing =
+  (store: { close(): Promise<void> }) =>
+  async (error: unknown): Promise<never> => {
+    await store.close();
+    throw error;
+  };
+
 /** Opens the configured stores for an offline rebuild or rollback; the embedded read store has nothing to work on. */
 async function openStores(
   config: Config,
   what: string,
   onProgress?: ConstructorParameters<typeof ProjectionOperations>[0]['onProgress'],
+  includeArchived = false,
 ) {
   if (config.readStore === 'embedded')
     throw new SettleError(
@@ -173,6 +191,8 @@ async function openStores(
       409,
     );
   const eventStore = await openEventStore(config);
+  // The rebuild reads the log through readAll: with --include-archived, archived events are merged back in.
+  const source = includeArchived ? await withArchivedEvents(eventStore).catch(closing(eventStore)) : eventStore;
   let readStore: ReadStore;
   try {
     readStore = await MongoReadStore.create(config.readStore);
@@ -181,7 +201,7 @@ async function openStores(
     throw error;
   }
   const operations = new ProjectionOperations({
-    eventStore,
+    eventStore: source,
     readStore,
     projections: ALL_PROJECTIONS,
     logger: createLogger({ level: process.env.SETTLE_LOG_LEVEL ?? 'warn' }),
@@ -213,6 +233,7 @@ async function runOffline(opts: RebuildCommandOptions): Promise<void> {
         eventsPerSecond: p.eventsPerSecond,
         etaSeconds: p.etaSeconds,
       }),
+    opts.includeArchived ?? false,
   );
   try {
     const handle = await stores.operations.rebuild(opts.projection, { dryRun: opts.dryRun ?? false, actor: 'cli' });

@@ -77,7 +77,8 @@ export function replayCommand(): Command {
     .addOption(
       new Option(
         '--include-archived',
-        'an archived stream: read its archived events too (archive table, or the file in SETTLE_ARCHIVE_DIR)',
+        'read archived events too: --stream from the archive table or the file in SETTLE_ARCHIVE_DIR; ' +
+          '--projection rebuilds offline with the archive table merged into the log (PostgreSQL/PGlite)',
       ),
     )
     .addOption(new Option('--archive-dir <dir>', 'with --include-archived: where the archive files are'))
@@ -112,6 +113,7 @@ export function replayCommand(): Command {
               projection: opts.projection,
               dryRun: opts.dryRun ?? false,
               offline: opts.offline ?? false,
+              includeArchived: opts.includeArchived ?? false,
             });
           } catch (error) {
             if (!isOperatorError(error)) throw error;

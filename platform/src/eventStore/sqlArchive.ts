@@ -140,6 +140,28 @@ export class SqlArchive implements StreamArchive {
     return rows.map((r) => upcast(toRaw(r)));
   }
 
+  /** Archived events after `after` and at or before `upTo`, in global order (upcast): see `withArchivedEvents`. */
+  async readArchivedRange(opts: {
+    after: number;
+    upTo?: number;
+    limit: number;
+    streamPrefixes?: string[];
+  }): Promise<StoredEvent[]> {
+    const params: unknown[] = [opts.after, opts.upTo ?? Number.MAX_SAFE_INTEGER, opts.limit];
+    let filter = '';
+    if (opts.streamPrefixes && opts.streamPrefixes.length > 0) {
+      params.push(opts.streamPrefixes.map((p) => `${p.replace(/[\\%_]/g, '\\$&')}%`));
+      filter = ' AND stream_id LIKE ANY($4::text[])';
+    }
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM settle_events_archive
+        WHERE global_position > $1 AND global_position <= $2${filter}
+        ORDER BY global_position LIMIT $3`,
+      params,
+    );
+    return rows.map((r) => upcast(toRaw(r)));
+  }
+
   async restore(events: StoredEvent[]): Promise<{ restored: number; present: number }> {
     if (events.length === 0) return { restored: 0, present: 0 };
     const streamId = events[0]!.streamId;

@@ -45,3 +45,43 @@ export async function readStreamWithArchive(
   }
   return { events: [...archived.filter((e) => e.streamPosition < keepFrom), ...live], archivedFrom };
 }
+
+/**
+ * The event store with its archived events put back into `readAll`, in global order: what a
+ * rebuild reads to include archived streams (`settle replay --projection … --include-archived`).
+ * Only `readAll` changes; appends, stream reads and subscriptions are the store's own. Archived
+ * rows are old and committed, so merging them never shows a gap that later fills in. PostgreSQL
+ * and PGlite only: EventStoreDB's `$all` keeps truncated events until a scavenge, and then they
+ * are gone.
+ */
+export async function withArchivedEvents(store: EventStore): Promise<EventStore> {
+  const archive = await streamArchiveOf(store);
+  if (!(archive instanceof SqlArchive))
+    throw new SettleError(
+      ERR_ARCHIVE_UNSUPPORTED,
+      `${store.name}: reading archived events back into the log needs the PostgreSQL/PGlite archive table`,
+      400,
+    );
+  const readAll: EventStore['readAll'] = async (opts) => {
+    const live = await store.readAll(opts);
+    // A full page ends at its last position: archived events past it belong to a later page. A
+    // short one ends at the visible head: past it, live events may still become visible, and an
+    // archived event handed out there would move the reader beyond them.
+    const upTo = live.length === opts.limit ? live[live.length - 1]!.globalPosition : await store.headPosition();
+    const archived = await archive.readArchivedRange({
+      after: opts.after,
+      limit: opts.limit,
+      upTo,
+      ...(opts.streamPrefixes ? { streamPrefixes: opts.streamPrefixes } : {}),
+    });
+    if (archived.length === 0) return live;
+    return [...live, ...archived].sort((a, b) => a.globalPosition - b.globalPosition).slice(0, opts.limit);
+  };
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'readAll') return readAll;
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

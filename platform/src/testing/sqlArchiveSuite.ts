@@ -7,10 +7,10 @@ import type { EventMetadata, StoredEvent } from '@settle/domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERR_ARCHIVE_CONFLICT, ERR_ARCHIVE_FILE_INVALID, isTruncated } from '../eventStore/archive.js';
 import { readArchiveFile, writeArchiveFile } from '../eventStore/archiveFile.js';
-import type { NewEvent } from '../eventStore/port.js';
+import type { EventStore, NewEvent } from '../eventStore/port.js';
 import { SqlArchive } from '../eventStore/sqlArchive.js';
 import type { SqlEventStore } from '../eventStore/sqlEventStore.js';
-import { readStreamWithArchive } from '../eventStore/streamArchive.js';
+import { readStreamWithArchive, withArchivedEvents } from '../eventStore/streamArchive.js';
 
 const meta: EventMetadata = { correlationId: 'c', causationId: 'c', actor: 'test' };
 const ev = (type: string, data: unknown = {}): NewEvent => ({ id: randomUUID(), type, data, metadata: meta });
@@ -157,6 +157,35 @@ export function describeSqlArchive(name: string, open: () => Promise<SqlEventSto
       const bytes = await readFile(file);
       await writeFile(file, bytes.subarray(0, bytes.length - 9));
       await expect(readArchiveFile(file)).rejects.toMatchObject({ code: ERR_ARCHIVE_FILE_INVALID });
+    });
+
+    it('withArchivedEvents puts archived events back into readAll, in global order, page by page', async () => {
+      const { streamId, events } = await streamOf();
+      await archive.truncate(
+        streamId,
+        2,
+        events.slice(0, 2).map((e) => e.id),
+      );
+      const withArchived = await withArchivedEvents(store);
+      const read = async (s: EventStore, prefixes?: string[]) => {
+        const out: StoredEvent[] = [];
+        for (let after = 0; ;) {
+          const page = await s.readAll({ after, limit: 2, ...(prefixes ? { streamPrefixes: prefixes } : {}) });
+          if (page.length === 0) return out;
+          out.push(...page);
+          after = page[page.length - 1]!.globalPosition;
+        }
+      };
+      const all = await read(withArchived, ['request-']);
+      const positions = all.map((e) => e.globalPosition);
+      expect(positions).toEqual([...new Set(positions)].sort((a, b) => a - b));
+      expect(all.filter((e) => e.streamId === streamId).map((e) => e.id)).toEqual(events.map((e) => e.id));
+      const plain = await read(store, ['request-']);
+      expect(plain.filter((e) => e.streamId === streamId).map((e) => e.id)).toEqual([events[2]!.id]);
+      const archivedRows = (
+        await Promise.all([...new Set(all.map((e) => e.streamId))].map((id) => archive.readArchived(id)))
+      ).flat();
+      expect(all).toHaveLength(plain.length + archivedRows.length);
     });
 
     it('log readers are not confused by rows leaving the log: nothing skipped, nothing stalled', async () => {
