@@ -16,7 +16,8 @@ export interface EventStoreBusSettings {
   /**
    * Failures that mean a part is down rather than that the event is poison: retried with backoff
    * without limit, never parked (503-class errors, `*_UNAVAILABLE` codes, gRPC UNAVAILABLE, refused
-   * or reset connections).
+   * or reset connections, Redis out of reach). An event store that does not answer a ping counts
+   * as an outage too.
    */
   isOutage(error: unknown): boolean;
 }
@@ -29,9 +30,10 @@ export const defaultBusSettings: EventStoreBusSettings = {
   retryMaxDelayMs: 30_000,
   parkedPollMs: 500,
   isOutage: (error) => {
-    const e = error as { code?: unknown; statusCode?: unknown } | null;
+    const e = error as { code?: unknown; statusCode?: unknown; name?: unknown } | null;
     return (
       e?.statusCode === 503 ||
+      e?.name === 'MaxRetriesPerRequestError' /* Redis unreachable */ ||
       e?.code === 14 /* gRPC UNAVAILABLE */ ||
       (typeof e?.code === 'string' &&
         (NETWORK_CODES.has(e.code) || (e.code.startsWith('SETTLE_ERR_') && e.code.endsWith('_UNAVAILABLE'))))
@@ -223,7 +225,8 @@ class GroupConsumer implements Consumer {
       } catch (error) {
         const outage = this.settings.isOutage(error);
         const where = { group: this.opts.group, streamId: event.streamId, position: event.globalPosition, attempt };
-        if (!outage && counted >= this.settings.maxAttempts) {
+        // The last straw is checked against the event store too: while it is down, nothing is poison.
+        if (!outage && counted >= this.settings.maxAttempts && (await this.storeAnswers())) {
           await this.park(event, error, counted);
           return;
         }
@@ -237,6 +240,15 @@ class GroupConsumer implements Consumer {
         );
         await new Promise((r) => setTimeout(r, backoff!.duration));
       }
+    }
+  }
+
+  private async storeAnswers(): Promise<boolean> {
+    try {
+      await this.store.ping();
+      return true;
+    } catch {
+      return false;
     }
   }
 
