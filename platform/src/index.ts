@@ -23,6 +23,7 @@ export * from './auth/tokens.js';
 export * from './bus/port.js';
 export * from './bus/eventStoreBus.js';
 export * from './bus/parking.js';
+export * from './bus/outage.js';
 export * from './eventStore/instrumented.js';
 export * from './readStore/errors.js';
 export * from './readStore/mongoReadStore.js';

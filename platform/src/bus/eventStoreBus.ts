@@ -3,6 +3,7 @@ import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { EventStore, Subscription } from '../eventStore/port.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { isOutageError } from './outage.js';
 import { appendParking, readParking, type BusParkedStream, type ParkedAction } from './parking.js';
 import type { Bus, Consumer, ConsumerOptions, EventHandler } from './port.js';
 
@@ -22,23 +23,12 @@ export interface EventStoreBusSettings {
   isOutage(error: unknown): boolean;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
 export const defaultBusSettings: EventStoreBusSettings = {
   maxAttempts: 8,
   retryInitialDelayMs: 200,
   retryMaxDelayMs: 30_000,
   parkedPollMs: 500,
-  isOutage: (error) => {
-    const e = error as { code?: unknown; statusCode?: unknown; name?: unknown } | null;
-    return (
-      e?.statusCode === 503 ||
-      e?.name === 'MaxRetriesPerRequestError' /* Redis unreachable */ ||
-      e?.code === 14 /* gRPC UNAVAILABLE */ ||
-      (typeof e?.code === 'string' &&
-        (NETWORK_CODES.has(e.code) || (e.code.startsWith('SETTLE_ERR_') && e.code.endsWith('_UNAVAILABLE'))))
-    );
-  },
+  isOutage: isOutageError,
 };
 
 const errorText = (error: unknown): string =>

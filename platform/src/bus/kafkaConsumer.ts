@@ -7,6 +7,7 @@ import type { Consumer, EventHandler } from './port.js';
 import { ERR_BUS_HANDLER_FAILED, ERR_BUS_UNAVAILABLE, type BusMetrics } from './kafkaClient.js';
 import { DLQ_HEADERS, decodeEvent, MalformedMessageError, REPLAY_HEADERS } from './kafkaCodec.js';
 import { dlqTopicFor } from './kafkaTopics.js';
+import { isOutageError } from './outage.js';
 
 export interface KafkaConsumerSettings {
   /** Broker drops a member it has not heard from for this long (broker minimum 6 s by default). */
@@ -24,7 +25,7 @@ export interface KafkaConsumerSettings {
   joinTimeoutMs: number;
   /**
    * Failures that mean a part of Settle is down rather than that the message is poison: retried
-   * with backoff without limit, never dead-lettered (default: 503-class Settle errors, `*_UNAVAILABLE` codes).
+   * with backoff without limit, never dead-lettered (default: `isOutageError`).
    */
   isOutage(error: unknown): boolean;
 }
@@ -38,13 +39,7 @@ export const defaultConsumerSettings: KafkaConsumerSettings = {
   retryInitialDelayMs: 250,
   retryMaxDelayMs: 30_000,
   joinTimeoutMs: 60_000,
-  isOutage: (error) => {
-    const e = error as { code?: unknown; statusCode?: unknown } | null;
-    return (
-      e?.statusCode === 503 ||
-      (typeof e?.code === 'string' && e.code.startsWith('SETTLE_ERR_') && e.code.endsWith('_UNAVAILABLE'))
-    );
-  },
+  isOutage: isOutageError,
 };
 
 export interface GroupConsumerDeps {
