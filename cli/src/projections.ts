@@ -157,8 +157,8 @@ export function projectionsCommand(): Command {
       try {
         await runProjectionRollback({ projection: name, ...(opts.offline ? { offline: true } : {}) });
       } catch (error) {
-        if (!isOperatorError(error)) throw error;
-        console.error(`settle projections rollback: ${(error as Error).message}`);
+        const kind = isOperatorError(error) ? '' : `${(error as Error).name}: `;
+        console.error(`settle projections rollback: ${kind}${(error as Error).message}`);
         process.exitCode = 1;
       }
     });

@@ -116,8 +116,9 @@ export function replayCommand(): Command {
               includeArchived: opts.includeArchived ?? false,
             });
           } catch (error) {
-            if (!isOperatorError(error)) throw error;
-            console.error(`settle replay --projection: ${(error as Error).message}`);
+            // Expected failures read as a sentence; anything else (a store that stopped answering) names its kind.
+            const kind = isOperatorError(error) ? '' : `${(error as Error).name}: `;
+            console.error(`settle replay --projection: ${kind}${(error as Error).message}`);
             process.exitCode = 1;
           }
           return;

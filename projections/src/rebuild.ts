@@ -11,7 +11,9 @@ import {
   type EventStore,
   type Logger,
   type MQEmitter,
+  type IndexSpec,
   type ProjectionPointer,
+  type ReadCollection,
   type ReadDoc,
   type ReadStore,
 } from '@settle/platform';
@@ -210,10 +212,15 @@ export class ProjectionOperations {
   private async run(projection: Projection, version: number, dryRun: boolean, actor?: string): Promise<RebuildResult> {
     const { eventStore, readStore } = this.deps;
     const owned = new Set(Object.keys(projection.collections));
-    const target = routedReadStore(readStore, (c) => (owned.has(c) ? versionedCollection(c, version) : c));
     const checkpoint = versionedCheckpoint(projection.name, version);
+    const startAt = await readStore.getCheckpoint(checkpoint);
+    // Fresh (nothing written yet): documents the cache has not seen do not exist, no read needed.
+    const target = new RebuildCache(
+      routedReadStore(readStore, (c) => (owned.has(c) ? versionedCollection(c, version) : c)),
+      startAt === 0,
+    );
     const batchSize = this.deps.batchSize ?? 5000;
-    let position = await readStore.getCheckpoint(checkpoint);
+    let position = startAt;
     const startPosition = position;
     const started = Date.now();
     let events = 0;
@@ -425,6 +432,110 @@ export class ProjectionOperations {
       });
     }
     return out;
+  }
+}
+
+/** Documents a rebuild keeps in memory per collection (most lifecycles finish within far fewer). */
+const REBUILD_CACHE_DOCS = 50_000;
+
+/**
+ * The rebuild's view of its fresh collections: it is their only writer, so it remembers what it
+ * wrote (up to `REBUILD_CACHE_DOCS` per collection) and reads only what it does not know; while
+ * `complete` (a fresh start, nothing forgotten yet) a document it never wrote does not exist.
+ * Writes pass the stored copies along, so the store need not read them again.
+ */
+class RebuildCache implements ReadStore {
+  private readonly docs = new Map<string, Map<string, ReadDoc | null>>();
+  private readonly completeFor = new Map<string, boolean>();
+
+  constructor(
+    private readonly store: ReadStore,
+    private readonly complete: boolean,
+  ) {}
+
+  get name() {
+    return this.store.name;
+  }
+  get durable() {
+    return this.store.durable;
+  }
+
+  private cache(name: string) {
+    let c = this.docs.get(name);
+    if (!c) {
+      this.docs.set(name, (c = new Map()));
+      this.completeFor.set(name, this.complete);
+    }
+    return c;
+  }
+
+  private remember(name: string, id: string, doc: ReadDoc | null): void {
+    const c = this.cache(name);
+    c.delete(id);
+    c.set(id, doc);
+    if (c.size > REBUILD_CACHE_DOCS) {
+      c.delete(c.keys().next().value!);
+      this.completeFor.set(name, false);
+    }
+  }
+
+  collection<T extends ReadDoc>(name: string): ReadCollection<T> {
+    const inner = this.store.collection<T>(name);
+    const c = this.cache(name);
+    const getMany = async (ids: string[]): Promise<Map<string, T>> => {
+      const out = new Map<string, T>();
+      const missing: string[] = [];
+      for (const id of new Set(ids)) {
+        if (c.has(id)) {
+          const d = c.get(id);
+          if (d) out.set(id, structuredClone(d) as T);
+        } else if (!this.completeFor.get(name)) missing.push(id);
+      }
+      if (missing.length > 0) {
+        const found = await inner.getMany(missing);
+        for (const id of missing) {
+          const d = found.get(id) ?? null;
+          this.remember(name, id, d);
+          if (d) out.set(id, d);
+        }
+      }
+      return out;
+    };
+    return {
+      get: async (id) => (await getMany([id])).get(id) ?? null,
+      getMany,
+      putMany: (docs) => inner.putMany(docs),
+      replaceMany: async (docs) => {
+        const stored = new Map<string, T | null>();
+        for (const d of docs)
+          if (c.has(d._id) || this.completeFor.get(name)) stored.set(d._id, (c.get(d._id) ?? null) as T | null);
+        await inner.replaceMany(docs, stored);
+        for (const d of docs) this.remember(name, d._id, d);
+      },
+      deleteMany: async (ids) => {
+        await inner.deleteMany(ids);
+        for (const id of ids) this.remember(name, id, null);
+      },
+      find: (opts) => inner.find(opts),
+      count: (filter) => inner.count(filter),
+      drop: () => inner.drop(),
+    };
+  }
+
+  ensureIndexes(collection: string, indexes: IndexSpec[]) {
+    return this.store.ensureIndexes(collection, indexes);
+  }
+  getCheckpoint(name: string) {
+    return this.store.getCheckpoint(name);
+  }
+  saveCheckpoint(name: string, position: number) {
+    return this.store.saveCheckpoint(name, position);
+  }
+  ping() {
+    return this.store.ping();
+  }
+  close() {
+    return this.store.close();
   }
 }
 

@@ -12,7 +12,7 @@ import {
   seedDemoClients,
   silentLogger,
 } from '@settle/platform';
-import { ALL_PROJECTIONS, Projector, type Projection } from '@settle/projections';
+import { ALL_PROJECTIONS, ProjectionOperations, Projector, type Projection } from '@settle/projections';
 import type { FastifyInstance } from 'fastify';
 import type { QueryDeps } from './context.js';
 import { buildQueryApp } from './plugin.js';
@@ -38,7 +38,7 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
  */
 export async function createHarness(
   overrides: Partial<QueryDeps> = {},
-  opts: { projections?: Projection[]; parkedPollMs?: number } = {},
+  opts: { projections?: Projection[]; parkedPollMs?: number; rebuildBatchSize?: number } = {},
 ) {
   const eventStore = await SqlEventStore.create(await createPgliteClient(undefined));
   const readStore = new MemoryReadStore();
@@ -63,8 +63,18 @@ export async function createHarness(
   });
   const clients = new MemoryClientRegistry();
   await seedDemoClients(clients);
-  const deps: QueryDeps = {
+  // As the composition root wires it: readers see each read model's live version; rebuilds run here.
+  const operations = new ProjectionOperations({
+    eventStore,
     readStore,
+    projections: opts.projections ?? ALL_PROJECTIONS,
+    logger,
+    pubsub,
+    ...(opts.rebuildBatchSize !== undefined ? { batchSize: opts.rebuildBatchSize } : {}),
+  });
+  const deps: QueryDeps = {
+    readStore: projector.versions.readStore,
+    operations,
     clients,
     eventStore,
     projector,
@@ -183,6 +193,7 @@ export async function createHarness(
   }
 
   async function close(): Promise<void> {
+    await operations.stop();
     await app.close();
     await projector.stop();
     await eventStore.close();
@@ -197,6 +208,7 @@ export async function createHarness(
     cache,
     pubsub,
     projector,
+    operations,
     tokens,
     token,
     tokenFor,

@@ -268,11 +268,17 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
    * `updateMany` by `_id` with `$set` of the fields and `$unset` of the stored fields they no longer
    * have (never a matching `replaceOne`: see `putMany` for what that costs FerretDB).
    */
-  async replaceMany(docs: T[]): Promise<void> {
+  async replaceMany(docs: T[], known?: ReadonlyMap<string, T | null>): Promise<void> {
     if (docs.length === 0) return;
     const newest = newestPerId(docs);
     await this.queue.run(this.keys(newest.map((d) => d._id)), async () => {
-      const stored = await this.storedFields(newest.map((d) => d._id));
+      const stored: Map<string, Stored> = new Map();
+      const unknown = newest.filter((d) => !known?.has(d._id)).map((d) => d._id);
+      for (const [id, doc] of await this.storedFields(unknown)) stored.set(id, doc);
+      for (const d of newest) {
+        const k = known?.get(d._id);
+        if (k) stored.set(d._id, k as unknown as Stored);
+      }
       await this.c.bulkWrite(
         newest.map((doc): AnyBulkWriteOperation<Stored> => {
           const current = stored.get(doc._id);

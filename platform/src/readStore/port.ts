@@ -35,8 +35,9 @@ export interface ReadCollection<T extends ReadDoc> {
   /**
    * Upserts whole documents without the position guard, in one bulk: for a collection with a
    * single writer that has already folded each document (a rebuild filling a fresh version).
+   * `stored`: the stored copy of each document (null: none), when the writer knows it (saves a read).
    */
-  replaceMany(docs: T[]): Promise<void>;
+  replaceMany(docs: T[], stored?: ReadonlyMap<string, T | null>): Promise<void>;
   deleteMany(ids: string[]): Promise<void>;
   find(opts?: FindOptions): Promise<T[]>;
   count(filter?: Filter): Promise<number>;
