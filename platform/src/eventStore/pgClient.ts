@@ -7,7 +7,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export interface PgClientOptions {
   /** Connections of the pool (LISTEN takes one more). */
   poolSize?: number;
-  /** Transactions that may usefully run at once; SqlEventStore appends one at a time whatever it says. */
+  /** Transactions that may usefully run at once. */
   maxConcurrency?: number;
 }
 
@@ -21,6 +21,7 @@ export async function createPgClient(url: string, opts: PgClientOptions = {}): P
   return {
     name: `PostgreSQL at ${redacted}`,
     maxConcurrency: opts.maxConcurrency ?? 4,
+    autovacuum: true,
     async query<T>(sql: string, params?: unknown[]) {
       const result = await pool.query(sql, params);
       return { rows: result.rows as T[] };

@@ -14,6 +14,8 @@ export interface SqlClient extends SqlExecutor {
   /** Called with no argument when another process may have appended (LISTEN/NOTIFY); optional. */
   onNotify?(channel: string, listener: () => void): Promise<() => Promise<void>>;
   notify?(tx: SqlExecutor, channel: string): Promise<void>;
+  /** The server keeps planner statistics itself (PostgreSQL's autovacuum; PGlite has none). */
+  readonly autovacuum?: boolean;
   close(): Promise<void>;
 }
 

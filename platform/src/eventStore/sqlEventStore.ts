@@ -14,6 +14,7 @@ import type {
 } from './port.js';
 import { EVENT_STORE_SCHEMA } from './schema.js';
 import { sqlState, UNIQUE_VIOLATION, type SqlClient, type SqlExecutor } from './sqlClient.js';
+import { SharedTail } from './sharedTail.js';
 import { pollingSubscription } from './subscription.js';
 
 interface EventRow {
@@ -35,6 +36,18 @@ interface PendingAppend {
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
+
+/** What one read tells a group commit about its streams and event ids. */
+interface BatchState {
+  revisions: Map<string, number>;
+  existing: Map<string, { s: string; r: number; p: number }>;
+}
+
+type Outcome =
+  | { kind: 'write'; pending: PendingAppend; first: number }
+  | { kind: 'done'; pending: PendingAppend; result: AppendResult }
+  | { kind: 'refused'; pending: PendingAppend; error: ConcurrencyError }
+  | { kind: 'deferred'; pending: PendingAppend };
 
 // JSON travels as text and is parsed here: much faster than the drivers' own jsonb decoding (PGlite).
 const COLUMNS =
@@ -59,42 +72,60 @@ function toStored(row: EventRow): StoredEvent {
 /**
  * Readers only see events of transactions older than every running one: no gap ever fills in
  * behind them. This alone is not enough: a transaction can take its id before a younger one and
- * its positions after it, so appends also hold APPEND_LOCK (see `flush`).
+ * its positions after it, so appends also hold APPEND_LOCK (see `write`).
  */
 const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
 
 /**
- * Transaction-level advisory lock every append transaction takes first, before it has a
- * transaction id: ids, positions and commits of appends then all follow one order, across every
- * process sharing the database. Without it, a group-commit transaction that got its id early
- * (its first append) and a position late (its last) commits past a younger transaction's
- * lower, still uncommitted position, and readers skip that position forever.
+ * Transaction-level advisory lock every append statement takes first, before it has a
+ * transaction id or a position: ids, positions and commits of appends then all follow one order,
+ * across every process sharing the database. Without it, a transaction that got its id early
+ * and a position late commits past a younger transaction's lower, still uncommitted position,
+ * and readers skip that position forever. The append is one statement in its own transaction,
+ * so the lock is held only while its rows are inserted and committed.
  */
 export const APPEND_LOCK = 0x5e771e_0001;
+/** Streams whose revision a store remembers between appends. */
+const REVISION_CACHE = 10_000;
 /** Serialises schema set-up: concurrent CREATE TABLE IF NOT EXISTS races on the catalogs. */
 export const SCHEMA_LOCK = 0x5e771e_0002;
 
 export interface SqlEventStoreOptions {
-  /** Appends waiting while a transaction runs are committed together, up to this many. */
+  /** Appends waiting while a batch is written are committed together, up to this many. */
   maxBatch?: number;
+  /** Batches in flight at once (one reads while another writes); capped by the client's maxConcurrency. */
+  maxConcurrentBatches?: number;
   /** Idle poll interval of subscriptions; local appends and NOTIFY wake them at once. */
   pollMs?: number;
 }
 
 /**
  * The PostgreSQL-family event store (PostgreSQL via `pg`, PGlite embedded). Concurrent appends
- * are group-committed: while one transaction runs, the next ones queue and are written together
- * in the following transaction. An append refused for its expected revision writes nothing and
- * fails alone; if the database fails the transaction, its appends are retried one by one.
+ * are group-committed, set-based: while a batch is written, the next appends queue; a batch
+ * costs at most one read (the current revision of every stream in it and any of its event ids
+ * already stored; skipped when the store knows them, see `flush`) and one write statement (every event of every accepted append, the stream revisions
+ * and the wake-up notification), whatever its size. Expected revisions are decided in between,
+ * in memory, appends to the same stream within a batch chained in order. An append refused for
+ * its expected revision writes nothing and fails alone.
+ *
+ * The read is not locked: the unique indexes on (stream, position) and on event id make the
+ * write fail if another writer moved one of its streams or stored one of its ids in the meantime,
+ * and the batch is then read and decided again (once; then each append alone).
  */
 export class SqlEventStore implements EventStore {
   readonly name: string;
   private readonly queue: PendingAppend[] = [];
   private flushing = 0;
+  /** Last known revision of recently written streams (see `knownState`), oldest first. */
+  private readonly revisions = new Map<string, number>();
+  /** Streams with an append in a batch being written: their next appends wait for it. */
+  private readonly inFlight = new Map<string, number>();
   private readonly local = new EventEmitter();
   private readonly maxBatch: number;
+  private readonly maxFlushes: number;
   private readonly pollMs: number;
   private closed = false;
+  private readonly tail: SharedTail;
   private appendedSinceAnalyze = 0;
 
   private constructor(
@@ -102,9 +133,16 @@ export class SqlEventStore implements EventStore {
     opts: SqlEventStoreOptions,
   ) {
     this.name = sql.name;
-    this.maxBatch = opts.maxBatch ?? 256;
+    this.maxBatch = opts.maxBatch ?? 512;
+    this.maxFlushes = Math.max(1, Math.min(opts.maxConcurrentBatches ?? 1, sql.maxConcurrency));
     this.pollMs = opts.pollMs ?? 1000;
     this.local.setMaxListeners(0);
+    this.tail = new SharedTail({
+      read: (after, limit) => this.readAll({ after, limit }),
+      freshMs: Math.min(250, this.pollMs / 2),
+    });
+    // First listener: the tail counts a wake-up before any subscriber hears it.
+    this.local.on('appended', () => this.tail.woke());
   }
 
   static async create(sql: SqlClient, opts: SqlEventStoreOptions = {}): Promise<SqlEventStore> {
@@ -131,55 +169,104 @@ export class SqlEventStore implements EventStore {
   }
 
   private kick(): void {
-    // One append transaction at a time: APPEND_LOCK serialises them anyway, and a second one in
-    // flight would only split the queue into small batches (a tiny transaction per idle slot).
-    while (this.queue.length > 0 && this.flushing < 1) {
-      const batch = this.queue.splice(0, this.maxBatch);
+    // A few batches at a time (PGlite: one): one reads while another writes. The write statements
+    // serialise on APPEND_LOCK anyway, so more would only split the queue into small batches.
+    while (this.queue.length > 0 && this.flushing < this.maxFlushes) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
       this.flushing++;
-      void this.flush(batch).finally(() => {
+      for (const p of batch) this.inFlight.set(p.streamId, (this.inFlight.get(p.streamId) ?? 0) + 1);
+      void this.flush(batch, 0).finally(() => {
+        for (const p of batch) {
+          const n = this.inFlight.get(p.streamId)! - 1;
+          if (n === 0) this.inFlight.delete(p.streamId);
+          else this.inFlight.set(p.streamId, n);
+        }
         this.flushing--;
         this.kick();
       });
     }
   }
 
-  private async flush(batch: PendingAppend[]): Promise<void> {
-    let outcomes: ({ ok: true; result: AppendResult } | { ok: false; error: unknown })[];
+  /** The oldest queued appends whose streams have nothing in flight, in queue order. */
+  private takeBatch(): PendingAppend[] {
+    if (this.inFlight.size === 0) return this.queue.splice(0, this.maxBatch);
+    const batch: PendingAppend[] = [];
+    const blocked = new Set<string>();
+    for (let i = 0; i < this.queue.length && batch.length < this.maxBatch;) {
+      const p = this.queue[i]!;
+      if (this.inFlight.has(p.streamId) || blocked.has(p.streamId)) {
+        // Keep the order of a stream's appends: once one waits, the later ones wait too.
+        blocked.add(p.streamId);
+        i++;
+      } else batch.push(...this.queue.splice(i, 1));
+    }
+    return batch;
+  }
+
+  /**
+   * Attempt 0 decides from the revisions this store last wrote or read, and reads only for a
+   * stream it does not know or an append it would refuse; attempt 1 reads first. A stale revision
+   * cannot slip through: writing at a stream position or an event id that exists fails on its
+   * unique index, and the batch goes again. Attempt 2 (the batch lost twice to other writers)
+   * reads and writes in one transaction under APPEND_LOCK, where no other store can get between;
+   * attempt 3 is one append alone, for a batch that broke on a writer outside any store.
+   */
+  private async flush(batch: PendingAppend[], attempt: number): Promise<void> {
+    let outcomes: Outcome[];
+    let written: Map<string, number>;
     try {
-      outcomes = await this.sql.transaction(async (tx) => {
-        // First statement, so the transaction id (taken by the first write) comes after it too.
-        await tx.query(`SELECT pg_advisory_xact_lock(${APPEND_LOCK})`);
-        const decided: typeof outcomes = [];
-        for (const pending of batch) {
-          try {
-            decided.push({ ok: true, result: await this.appendIn(tx, pending) });
-          } catch (error) {
-            // A refused append wrote nothing (appendIn decides before it writes): the others go on.
-            if (!(error instanceof ConcurrencyError)) throw error;
-            decided.push({ ok: false, error });
-          }
+      if (attempt >= 2) {
+        [outcomes, written] = await this.sql.transaction(async (tx) => {
+          await tx.query(`SELECT pg_advisory_xact_lock(${APPEND_LOCK})`);
+          const decided = this.decide(batch, await this.readState(tx, batch));
+          return [decided, await this.write(tx, decided)] as const;
+        });
+      } else {
+        const known = attempt === 0 ? this.knownState(batch) : undefined;
+        outcomes = known ? this.decide(batch, known) : [];
+        if (!known || outcomes.some((o) => o.kind === 'refused')) {
+          const read = await this.readState(this.sql, batch);
+          for (const [stream, revision] of read.revisions) this.remember(stream, revision);
+          outcomes = this.decide(batch, read);
         }
-        if (this.sql.notify && decided.some((o) => o.ok && !o.result.duplicate))
-          await this.sql.notify(tx, NOTIFY_CHANNEL);
-        return decided;
-      });
+        written = await this.write(this.sql, outcomes);
+      }
     } catch (error) {
-      // None of the transaction is stored. An integrity violation (class 23: a unique index hit
-      // by a writer outside this store) belongs to one append: retry each alone so only that one
-      // fails. Anything else (a lost connection) fails them all, as it would each of them.
-      if (batch.length > 1 && sqlState(error)?.startsWith('23')) {
-        for (const pending of batch) await this.flush([pending]);
-      } else for (const pending of batch) pending.reject(this.translate(error, pending));
+      // A unique index was hit (class 23): another writer moved a stream or stored an event id
+      // since the store last looked. Nothing of the batch is stored: decide again.
+      if (sqlState(error)?.startsWith('23')) {
+        if (attempt < 2) return this.flush(batch, attempt + 1);
+        if (attempt === 2 && batch.length > 1) {
+          for (const pending of batch) await this.flush([pending], 3);
+          return;
+        }
+      }
+      for (const pending of batch) pending.reject(this.translate(error, pending));
       return;
     }
-    batch.forEach((pending, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) pending.resolve(outcome.result);
-      else pending.reject(outcome.error);
-    });
-    this.local.emit('appended');
-    this.appendedSinceAnalyze += batch.length;
-    if (this.appendedSinceAnalyze >= 20_000) {
+    const deferred: PendingAppend[] = [];
+    let wrote = 0;
+    for (const o of outcomes) {
+      if (o.kind === 'refused') o.pending.reject(o.error);
+      else if (o.kind === 'done') o.pending.resolve(o.result);
+      else if (o.kind === 'deferred') deferred.push(o.pending);
+      else {
+        const last = o.first + o.pending.events.length - 1;
+        wrote += o.pending.events.length;
+        this.remember(o.pending.streamId, last);
+        o.pending.resolve({
+          duplicate: false,
+          position: written.get(`${last}\u0000${o.pending.streamId}`)!,
+          nextExpectedRevision: last,
+        });
+      }
+    }
+    // Appends that reuse an event id of an earlier append in this batch go again, after it.
+    if (deferred.length > 0) this.queue.unshift(...deferred);
+    if (wrote > 0) this.local.emit('appended');
+    this.appendedSinceAnalyze += wrote;
+    if (this.appendedSinceAnalyze >= 20_000 && !this.sql.autovacuum) {
       // Keep planner statistics fresh as the log grows (PGlite has no autovacuum).
       this.appendedSinceAnalyze = 0;
       void this.sql.exec('ANALYZE settle_events').catch(() => undefined);
@@ -194,64 +281,134 @@ export class SqlEventStore implements EventStore {
   }
 
   /**
-   * Two round trips: one read decides (idempotency, expected revision), one statement writes.
-   * Every check comes before the write, so a refused append leaves the transaction clean. No
-   * row lock on the stream: every writer holds APPEND_LOCK.
+   * The batch's streams as this store last saw them, or undefined when one is unknown. A stream
+   * that an append expects not to exist is taken as new: if it exists, position 0 is taken.
    */
-  private async appendIn(tx: SqlExecutor, p: PendingAppend): Promise<AppendResult> {
-    const ids = p.events.map((e) => e.id);
-    const { rows } = await tx.query<{ revision: string | number | null; existing: string | null }>(
-      `SELECT (SELECT revision FROM settle_streams WHERE stream_id = $1) AS revision,
-              (SELECT json_agg(json_build_object('s', stream_id, 'r', stream_position, 'p', global_position))::text
-                 FROM settle_events WHERE event_id = ANY($2::uuid[])) AS existing`,
-      [p.streamId, ids],
+  private knownState(batch: PendingAppend[]): BatchState | undefined {
+    const revisions = new Map<string, number>();
+    for (const p of batch) {
+      if (revisions.has(p.streamId)) continue;
+      const known = this.revisions.get(p.streamId);
+      if (known !== undefined) revisions.set(p.streamId, known);
+      else if (p.expected === 'no_stream') revisions.set(p.streamId, -1);
+      else return undefined;
+    }
+    return { revisions, existing: new Map() };
+  }
+
+  /** Remembers a stream's revision (bounded: the least recently written streams are forgotten). */
+  private remember(streamId: string, revision: number): void {
+    this.revisions.delete(streamId);
+    this.revisions.set(streamId, revision);
+    if (this.revisions.size > REVISION_CACHE) this.revisions.delete(this.revisions.keys().next().value!);
+  }
+
+  /** One statement: the revision of every stream in the batch and any of its event ids already stored. */
+  private async readState(sql: SqlExecutor, batch: PendingAppend[]): Promise<BatchState> {
+    const streams = [...new Set(batch.map((p) => p.streamId))];
+    const ids = batch.flatMap((p) => p.events.map((e) => e.id));
+    const { rows } = await sql.query<{ s: string; r: number | string; p: number | string | null; id: string | null }>(
+      `SELECT stream_id AS s, revision AS r, NULL::bigint AS p, NULL::text AS id
+         FROM settle_streams WHERE stream_id = ANY($1::text[])
+       UNION ALL
+       SELECT stream_id, stream_position, global_position, event_id::text
+         FROM settle_events WHERE event_id = ANY($2::uuid[])`,
+      [streams, ids],
     );
-    const existing = rows[0]?.existing ? (JSON.parse(rows[0].existing) as { s: string; r: number; p: number }[]) : [];
-    if (existing.length > 0) {
-      if (existing.length === ids.length && existing.every((r) => r.s === p.streamId)) {
+    const state: BatchState = { revisions: new Map(), existing: new Map() };
+    for (const row of rows) {
+      if (row.id === null) state.revisions.set(row.s, Number(row.r));
+      else state.existing.set(row.id, { s: row.s, r: Number(row.r), p: Number(row.p) });
+    }
+    return state;
+  }
+
+  /** Idempotency and expected revisions, in queue order, each append seeing the ones before it. */
+  private decide(batch: PendingAppend[], state: BatchState): Outcome[] {
+    const batchIds = new Set<string>();
+    return batch.map((p): Outcome => {
+      const ids = p.events.map((e) => e.id.toLowerCase());
+      if (ids.some((id) => batchIds.has(id))) return { kind: 'deferred', pending: p };
+      const existing = ids.flatMap((id) => state.existing.get(id) ?? []);
+      if (existing.length > 0) {
+        if (existing.length === ids.length && existing.every((r) => r.s === p.streamId))
+          return {
+            kind: 'done',
+            pending: p,
+            result: {
+              duplicate: true,
+              position: Math.max(...existing.map((r) => r.p)),
+              nextExpectedRevision: Math.max(...existing.map((r) => r.r)),
+            },
+          };
         return {
-          duplicate: true,
-          position: Math.max(...existing.map((r) => r.p)),
-          nextExpectedRevision: Math.max(...existing.map((r) => r.r)),
+          kind: 'refused',
+          pending: p,
+          error: new ConcurrencyError(p.streamId, `${String(p.expected)} (some event ids already stored)`, -3),
         };
       }
-      throw new ConcurrencyError(p.streamId, `${String(p.expected)} (some event ids already stored)`, -3);
-    }
-    const revision = rows[0]?.revision == null ? -1 : Number(rows[0].revision);
-    const e = p.expected;
-    const ok =
-      e === 'any' ||
-      (e === 'no_stream' && revision === -1) ||
-      (e === 'stream_exists' && revision >= 0) ||
-      (typeof e === 'number' && e === revision);
-    if (!ok) throw new ConcurrencyError(p.streamId, String(e), revision);
-
-    const next = revision + p.events.length;
-    const params: unknown[] = [p.streamId, next];
-    const values = p.events.map((ev, i) => {
-      const b = params.length;
-      params.push(
-        ev.id,
-        p.streamId,
-        revision + 1 + i,
-        ev.type,
-        ev.version ?? schemaVersionOf(ev.type),
-        JSON.stringify(ev.data),
-        JSON.stringify(ev.metadata),
-      );
-      return `($${b + 1}::uuid, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::jsonb)`;
+      const revision = state.revisions.get(p.streamId) ?? -1;
+      const e = p.expected;
+      const ok =
+        e === 'any' ||
+        (e === 'no_stream' && revision === -1) ||
+        (e === 'stream_exists' && revision >= 0) ||
+        (typeof e === 'number' && e === revision);
+      if (!ok) return { kind: 'refused', pending: p, error: new ConcurrencyError(p.streamId, String(e), revision) };
+      for (const id of ids) batchIds.add(id);
+      state.revisions.set(p.streamId, revision + p.events.length);
+      return { kind: 'write', pending: p, first: revision + 1 };
     });
-    const inserted = await tx.query<{ global_position: string }>(
-      `WITH stream AS (
-         INSERT INTO settle_streams (stream_id, revision) VALUES ($1, $2)
+  }
+
+  /**
+   * One statement, its own transaction: takes APPEND_LOCK, inserts every event in batch order
+   * (`unnest`), upserts the streams' revisions and queues the NOTIFY. The lock is taken before
+   * the first row gets its position and the transaction its id (the rows depend on it), and held
+   * until the commit: ids, positions and commits of appends all follow one order.
+   * Returns the global position of each written (stream position, stream).
+   */
+  private async write(sql: SqlExecutor, outcomes: Outcome[]): Promise<Map<string, number>> {
+    const cols: [string[], string[], number[], string[], number[], string[], string[]] = [[], [], [], [], [], [], []];
+    for (const o of outcomes) {
+      if (o.kind !== 'write') continue;
+      o.pending.events.forEach((ev, i) => {
+        cols[0].push(ev.id);
+        cols[1].push(o.pending.streamId);
+        cols[2].push(o.first + i);
+        cols[3].push(ev.type);
+        cols[4].push(ev.version ?? schemaVersionOf(ev.type));
+        cols[5].push(JSON.stringify(ev.data));
+        cols[6].push(JSON.stringify(ev.metadata));
+      });
+    }
+    const positions = new Map<string, number>();
+    if (cols[0].length === 0) return positions;
+    const notify = this.sql.notify ? `, (SELECT pg_notify('${NOTIFY_CHANNEL}', '')) AS n` : '';
+    const { rows } = await sql.query<{ s: string; r: number | string; p: number | string }>(
+      `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(${APPEND_LOCK})::text AS l),
+       ins AS (
+         INSERT INTO settle_events (event_id, stream_id, stream_position, type, version, data, metadata)
+         SELECT e.id, e.s, e.r, e.t, e.v, e.d::jsonb, e.m::jsonb
+           FROM locked,
+                unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[])
+                  WITH ORDINALITY AS e(id, s, r, t, v, d, m, n)
+          WHERE locked.l = ''
+          ORDER BY e.n
+         RETURNING stream_id, stream_position, global_position
+       ),
+       streams AS (
+         INSERT INTO settle_streams (stream_id, revision)
+         SELECT stream_id, max(stream_position) FROM ins GROUP BY stream_id
          ON CONFLICT (stream_id) DO UPDATE SET revision = EXCLUDED.revision
+         RETURNING 1
        )
-       INSERT INTO settle_events (event_id, stream_id, stream_position, type, version, data, metadata)
-       VALUES ${values.join(', ')} RETURNING global_position`,
-      params,
+       SELECT ins.stream_id AS s, ins.stream_position AS r, ins.global_position AS p
+         FROM ins, (SELECT count(*) FROM streams) AS c${notify}`,
+      cols,
     );
-    const position = Math.max(...inserted.rows.map((r) => Number(r.global_position)));
-    return { duplicate: false, position, nextExpectedRevision: next };
+    for (const row of rows) positions.set(`${Number(row.r)}\u0000${row.s}`, Number(row.p));
+    return positions;
   }
 
   async readStream(streamId: string, opts: ReadStreamOptions = {}): Promise<StoredEvent[]> {
@@ -288,13 +445,43 @@ export class SqlEventStore implements EventStore {
     return rows.map(toStored);
   }
 
+  /**
+   * Catch-up reads go to the database with the subscription's prefix filter; once a read finds
+   * the subscription at the visible head, it reads through the store's shared tail (one query per
+   * wake-up for every live subscription), and back from the database if it falls behind the tail.
+   */
   subscribe(handler: SubscriptionHandler, opts: SubscribeOptions): Subscription {
+    const prefixes = opts.streamPrefixes && opts.streamPrefixes.length > 0 ? opts.streamPrefixes : undefined;
+    // No matching event at or before `floor`: reads start after it (a filtered subscription
+    // whose last event is old then stays within the tail).
+    let floor = opts.after;
+    let live = false;
+    const read = async (position: number, limit: number): Promise<StoredEvent[]> => {
+      const sawWake = this.tail.wake;
+      const after = Math.max(position, floor);
+      if (live) {
+        const found = await this.tail.read(after, limit, prefixes, sawWake);
+        if (found) {
+          floor = found.scannedTo;
+          return found.events;
+        }
+        live = false;
+      }
+      // Every matching event visible up to `head` is in this read, if it is not full.
+      const head = await this.headPosition();
+      const events = await this.readAll({ after, limit, ...(prefixes ? { streamPrefixes: prefixes } : {}) });
+      if (events.length < limit) {
+        floor = Math.max(after, head);
+        this.tail.caughtUpAt(floor);
+        live = this.tail.covers(floor);
+      }
+      return events;
+    };
     return pollingSubscription(handler, {
       after: opts.after,
       batchSize: opts.batchSize ?? 500,
       idleMs: this.pollMs,
-      read: (after, limit) =>
-        this.readAll({ after, limit, ...(opts.streamPrefixes ? { streamPrefixes: opts.streamPrefixes } : {}) }),
+      read,
       onWake: (listener) => {
         this.local.on('appended', listener);
         return () => this.local.off('appended', listener);
