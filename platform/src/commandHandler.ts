@@ -17,6 +17,13 @@ export interface HandleOptions {
   /** Only decide if the stream is at this revision (If-Match); a mismatch throws ConcurrencyError. */
   expectedRevision?: number;
   onAppended?(events: DomainEvent[], position: number): void;
+  /**
+   * Decide the first attempt on this state instead of reading the stream: what the caller loaded
+   * a moment ago, or `'new'` for a stream id it just made up (an appended event's expected
+   * revision is then "no stream"). If the stream moved meanwhile, the append is refused and the
+   * command is decided again on the stream as read (once more, even with `retries: 0`).
+   */
+  assume?: 'new' | { state: unknown; revision: number; position: number };
 }
 
 export interface HandleResult<State> {
@@ -54,7 +61,13 @@ export async function handleCommand<State, Command, Event extends DomainEvent>(
 ): Promise<HandleResult<State>> {
   const retries = opts.retries ?? 5;
   for (let attempt = 0; ; attempt++) {
-    const { state, revision, position } = await loadAggregate(store, streamId, decider);
+    const assumed = attempt === 0 ? opts.assume : undefined;
+    const { state, revision, position } =
+      assumed === 'new'
+        ? { state: decider.initialState(), revision: -1, position: 0 }
+        : assumed
+          ? (assumed as { state: State; revision: number; position: number })
+          : await loadAggregate(store, streamId, decider);
     if (opts.expectedRevision !== undefined && opts.expectedRevision !== revision)
       throw new ConcurrencyError(streamId, String(opts.expectedRevision), revision);
     const cmd = typeof command === 'function' ? (command as (s: State) => Command)(state) : command;
@@ -90,7 +103,12 @@ export async function handleCommand<State, Command, Event extends DomainEvent>(
       const reloaded = await loadAggregate(store, streamId, decider);
       return { state: reloaded.state, appended: [], revision: reloaded.revision, position: result.position };
     } catch (error) {
-      if (error instanceof ConcurrencyError && attempt < retries && opts.expectedRevision === undefined) continue;
+      if (
+        error instanceof ConcurrencyError &&
+        opts.expectedRevision === undefined &&
+        (attempt < retries || assumed !== undefined)
+      )
+        continue;
       throw error;
     }
   }

@@ -61,7 +61,8 @@ export function createDispatcher(deps: DispatcherDeps) {
     if (event.type !== 'PaymentAuthorizationRequested') return;
     const requested = event as unknown as PaymentAuthorizationRequested & StoredEvent;
     const { attempt, gatewayIdempotencyKey } = requested.data;
-    const { state } = await loadAggregate(deps.eventStore, event.streamId, paymentRequestDecider);
+    const loaded = await loadAggregate(deps.eventStore, event.streamId, paymentRequestDecider);
+    const { state } = loaded;
     if (!(state.status === 'AUTHORIZING' && state.attemptInFlight && state.attempts === attempt)) return;
 
     let outcome: AuthorizationOutcome;
@@ -97,7 +98,8 @@ export function createDispatcher(deps: DispatcherDeps) {
         event.streamId,
         paymentRequestDecider,
         { type: 'RecordAuthorizationOutcome', data: { attempt, outcome, now: now().toISOString(), retry: deps.retry } },
-        { causationEventId: event.id },
+        // Decided on the state read before the call; if the stream moved meanwhile, read again.
+        { causationEventId: event.id, assume: loaded },
       ),
     );
     deps.logger.info({ requestId: state.requestId, attempt, outcome: outcome.kind }, 'authorisation attempt finished');

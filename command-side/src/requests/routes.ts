@@ -199,6 +199,9 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
     try {
       result = await handleCommand(store(), streamId, paymentRequestDecider, command, {
         retries: 0,
+        // A fresh id (or the key's, first time): nothing to read. A retried key's stream exists,
+        // and its register event is then a duplicate or the command is decided on what is stored.
+        assume: 'new',
         ...(key ? { causationEventId: deterministicId(`${scope}/${key}/registered`) } : {}),
       });
     } catch (error) {
