@@ -1,9 +1,10 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EventMetadata } from '@settle/domain';
+import { ERR_REQUEST_NOT_FOUND, paymentRequestDecider, type EventMetadata } from '@settle/domain';
 import {
   createPgliteClient,
+  handleCommand,
   newId,
   readArchiveFile,
   SqlArchive,
@@ -76,6 +77,19 @@ describe('runArchive', () => {
     const none = await runArchive({ eventStore: store, archive, dir, olderThanMs: 30 * DAY, now: later });
     expect(none.outcomes.find((o) => o.streamId === fresh)).toBeUndefined();
     expect(await typesOf(fresh)).toEqual(['RequestRegistered', 'RequestCancelled']);
+  });
+
+  it('an archived request refuses commands as an unknown one, appending nothing', async () => {
+    const streamId = await request(true);
+    await runArchive({ eventStore: store, archive, dir, olderThanMs: 5 * DAY, now: later });
+    const head = await store.headPosition();
+    await expect(
+      handleCommand(store, streamId, paymentRequestDecider, {
+        type: 'RecordNotification',
+        data: { attempt: 1, forStatus: 'CANCELLED', webhookId: 'w', httpStatus: 200, ok: true },
+      }),
+    ).rejects.toMatchObject({ code: ERR_REQUEST_NOT_FOUND });
+    expect(await store.headPosition()).toBe(head);
   });
 
   it('finishes a run that stopped after RequestArchived, whatever the retention', async () => {
