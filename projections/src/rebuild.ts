@@ -80,6 +80,11 @@ export interface ProjectionOperationsDeps {
   pubsub?: MQEmitter;
   /** Events read per batch (default 5000). */
   batchSize?: number;
+  /**
+   * Events applied between writes of the held-back changes (each followed by a checkpoint; default
+   * 100 000, sooner once 20 000 documents changed): what a crash costs a resumed rebuild.
+   */
+  flushEvents?: number;
   /** Called after each batch (CLI progress bars). */
   onProgress?: (progress: BuildingVersion & { projection: string }) => void;
 }
@@ -224,6 +229,7 @@ export class ProjectionOperations {
     const startPosition = position;
     const started = Date.now();
     let events = 0;
+    let flushedAt = 0;
     let heartbeat = 0;
     let head = await eventStore.headPosition();
     const skipped = await this.skippedEvents(projection.name);
@@ -253,8 +259,12 @@ export class ProjectionOperations {
       }
       await uow.commit({ fresh: true });
       position = batch[batch.length - 1]!.globalPosition;
-      await readStore.saveCheckpoint(checkpoint, position);
       events += batch.length;
+      if (target.wantsFlush || events - flushedAt >= (this.deps.flushEvents ?? FLUSH_EVENTS)) {
+        await target.flush();
+        await readStore.saveCheckpoint(checkpoint, position);
+        flushedAt = events;
+      }
       if (position > head || batch.length < batchSize) head = Math.max(position, await eventStore.headPosition());
       const seconds = Math.max(0.001, (Date.now() - started) / 1000);
       const positionRate = (position - startPosition) / seconds;
@@ -275,6 +285,8 @@ export class ProjectionOperations {
       // Let the live projector and the API run between batches: a rebuild must not starve them.
       await yieldToLoop();
     }
+    await target.flush();
+    await readStore.saveCheckpoint(checkpoint, position);
     const seconds = (Date.now() - started) / 1000;
     const summary = {
       projection: projection.name,
@@ -437,16 +449,32 @@ export class ProjectionOperations {
 
 /** Documents a rebuild keeps in memory per collection (most lifecycles finish within far fewer). */
 const REBUILD_CACHE_DOCS = 50_000;
+/** Changed documents held back before they are written and the checkpoint moves. */
+const FLUSH_DIRTY_DOCS = 20_000;
+/** Events applied before the changes are written and the checkpoint moves, however few documents changed. */
+const FLUSH_EVENTS = 100_000;
+
+interface CacheEntry {
+  /** The document as the rebuild has folded it (null: none). */
+  current: ReadDoc | null;
+  /** What the store holds (null: nothing; undefined: not known). */
+  stored: ReadDoc | null | undefined;
+  dirty: boolean;
+}
 
 /**
- * The rebuild's view of its fresh collections: it is their only writer, so it remembers what it
- * wrote (up to `REBUILD_CACHE_DOCS` per collection) and reads only what it does not know; while
- * `complete` (a fresh start, nothing forgotten yet) a document it never wrote does not exist.
- * Writes pass the stored copies along, so the store need not read them again.
+ * The rebuild's view of its fresh collections, write-behind: it is their only writer, so it keeps
+ * what it folded in memory and writes changed documents only at a flush (after which the
+ * checkpoint moves). A document folded several times between flushes is written once, mostly as
+ * a plain insert (FerretDB takes about 0.3 ms per inserted document and 6 ms per updated one). It
+ * reads only what it does not know; while `complete` (a fresh start, nothing forgotten yet) a
+ * document it never saw does not exist. A crash loses the unflushed changes only: the rebuild
+ * resumes at the last checkpoint, where the documents' own positions skip what was written.
  */
 class RebuildCache implements ReadStore {
-  private readonly docs = new Map<string, Map<string, ReadDoc | null>>();
+  private readonly docs = new Map<string, Map<string, CacheEntry>>();
   private readonly completeFor = new Map<string, boolean>();
+  private dirtyCount = 0;
 
   constructor(
     private readonly store: ReadStore,
@@ -460,6 +488,11 @@ class RebuildCache implements ReadStore {
     return this.store.durable;
   }
 
+  /** Whether enough changes are held back to write them now. */
+  get wantsFlush(): boolean {
+    return this.dirtyCount >= FLUSH_DIRTY_DOCS;
+  }
+
   private cache(name: string) {
     let c = this.docs.get(name);
     if (!c) {
@@ -469,14 +502,61 @@ class RebuildCache implements ReadStore {
     return c;
   }
 
-  private remember(name: string, id: string, doc: ReadDoc | null): void {
+  private entry(name: string, id: string): CacheEntry {
     const c = this.cache(name);
-    c.delete(id);
-    c.set(id, doc);
-    if (c.size > REBUILD_CACHE_DOCS) {
-      c.delete(c.keys().next().value!);
+    let e = c.get(id);
+    if (e) {
+      c.delete(id);
+      c.set(id, e);
+      return e;
+    }
+    e = { current: null, stored: this.completeFor.get(name) ? null : undefined, dirty: false };
+    c.set(id, e);
+    return e;
+  }
+
+  private trim(name: string): void {
+    const c = this.cache(name);
+    if (c.size <= REBUILD_CACHE_DOCS) return;
+    for (const [id, e] of c) {
+      if (c.size <= REBUILD_CACHE_DOCS) break;
+      if (e.dirty) continue;
+      c.delete(id);
       this.completeFor.set(name, false);
     }
+  }
+
+  private change(name: string, id: string, doc: ReadDoc | null): void {
+    const e = this.entry(name, id);
+    e.current = doc;
+    if (!e.dirty) this.dirtyCount++;
+    e.dirty = true;
+  }
+
+  /** Writes every held-back change: new documents as inserts, known ones with their stored copies. */
+  async flush(): Promise<void> {
+    for (const [name, c] of this.docs) {
+      const writes: ReadDoc[] = [];
+      const stored = new Map<string, ReadDoc | null>();
+      const deletes: string[] = [];
+      for (const [id, e] of c) {
+        if (!e.dirty) continue;
+        if (e.current) {
+          writes.push(e.current);
+          if (e.stored !== undefined) stored.set(id, e.stored);
+        } else if (e.stored !== null) deletes.push(id);
+      }
+      const inner = this.store.collection(name);
+      for (let i = 0; i < writes.length; i += 1000) await inner.replaceMany(writes.slice(i, i + 1000), stored);
+      if (deletes.length > 0) await inner.deleteMany(deletes);
+      for (const e of c.values())
+        if (e.dirty) {
+          e.stored = e.current;
+          e.dirty = false;
+        }
+      this.trim(name);
+    }
+    this.dirtyCount = 0;
   }
 
   collection<T extends ReadDoc>(name: string): ReadCollection<T> {
@@ -486,16 +566,20 @@ class RebuildCache implements ReadStore {
       const out = new Map<string, T>();
       const missing: string[] = [];
       for (const id of new Set(ids)) {
-        if (c.has(id)) {
-          const d = c.get(id);
-          if (d) out.set(id, structuredClone(d) as T);
+        const e = c.get(id);
+        if (e && e.stored !== undefined) {
+          if (e.current) out.set(id, structuredClone(e.current) as T);
+        } else if (e?.dirty) {
+          if (e.current) out.set(id, structuredClone(e.current) as T);
         } else if (!this.completeFor.get(name)) missing.push(id);
       }
       if (missing.length > 0) {
         const found = await inner.getMany(missing);
         for (const id of missing) {
           const d = found.get(id) ?? null;
-          this.remember(name, id, d);
+          const e = this.entry(name, id);
+          e.current = d;
+          e.stored = d;
           if (d) out.set(id, d);
         }
       }
@@ -506,15 +590,10 @@ class RebuildCache implements ReadStore {
       getMany,
       putMany: (docs) => inner.putMany(docs),
       replaceMany: async (docs) => {
-        const stored = new Map<string, T | null>();
-        for (const d of docs)
-          if (c.has(d._id) || this.completeFor.get(name)) stored.set(d._id, (c.get(d._id) ?? null) as T | null);
-        await inner.replaceMany(docs, stored);
-        for (const d of docs) this.remember(name, d._id, d);
+        for (const d of docs) this.change(name, d._id, d);
       },
       deleteMany: async (ids) => {
-        await inner.deleteMany(ids);
-        for (const id of ids) this.remember(name, id, null);
+        for (const id of ids) this.change(name, id, null);
       },
       find: (opts) => inner.find(opts),
       count: (filter) => inner.count(filter),

@@ -211,6 +211,7 @@ export function describeRebuildScenarios(
         projections: [crashing],
         logger: silentLogger(),
         batchSize: 25,
+        flushEvents: 25,
       });
       const first = await failing.rebuild('requests');
       await expect(first.done).rejects.toThrow('crashed on purpose');
@@ -221,7 +222,13 @@ export function describeRebuildScenarios(
       // One batch (25 events) made it before the crash: that is where the rebuild resumes.
       expect(await readStore.getCheckpoint('requests@v2')).toBeGreaterThan(0);
 
-      const again = await ops.rebuild('requests');
+      const again = await new ProjectionOperations({
+        eventStore,
+        readStore,
+        projections,
+        logger: silentLogger(),
+        batchSize: 25,
+      }).rebuild('requests');
       expect(again).toMatchObject({ version: 2, resumed: true });
       const result = await again.done;
       expect(result.events).toBeLessThan(75);
