@@ -12,6 +12,7 @@ import {
   OperatorApiError,
   type ProjectionStatusRow,
 } from './projections.js';
+import { runProjectionRebuild, runProjectionRollback } from './rebuild.js';
 import { runStreamReplay } from './replay.js';
 import { startSettle, type RunningSettle } from './start.js';
 
@@ -220,6 +221,34 @@ describe('against a running Settle', () => {
       fetchProjectionStatus({ url: 'http://127.0.0.1:9', clientId: 'x', clientSecret: 'y' }),
     ).rejects.toThrow(/cannot reach Settle/);
   });
+
+  it('replay --projection rebuilds through the operator API and exits after the cutover; rollback goes back', async () => {
+    const env = { url, clientId: 'demo-operator', clientSecret: 'demo-secret' };
+    const out: string[] = [];
+    const updates: number[] = [];
+    await runProjectionRebuild({
+      projection: 'requests',
+      env,
+      pollMs: 50,
+      write: (l) => out.push(l),
+      progress: () => ({ update: (p) => updates.push(p.position), stop: () => undefined }),
+    });
+    expect(out.join('\n')).toMatch(/requests: v2 is live .*settle projections rollback requests/);
+    expect((await fetchProjectionStatus(env)).find((r) => r.name === 'requests')).toMatchObject({ version: 2 });
+    await runProjectionRollback({ projection: 'requests', env, write: (l) => out.push(l) });
+    expect(out.at(-1)).toMatch(/requests: rolled back, v1 is live/);
+    await expect(runProjectionRollback({ projection: 'nope', env })).rejects.toThrow(
+      /BAD_USER_INPUT: unknown projection "nope"/,
+    );
+    // Offline, the embedded read store has nothing durable to work on: a clear refusal.
+    const offline = await runProjectionRebuild({
+      projection: 'requests',
+      offline: true,
+      config: loadConfig({ SETTLE_DATA_DIR: dataDir }),
+    }).catch((e: unknown) => e);
+    expect(offline).toBeInstanceOf(SettleError);
+    expect((offline as Error).message).toMatch(/embedded read store .*Start Settle and run this again/);
+  }, 60_000);
 
   it('replay --stream refuses the embedded store while Settle runs, pointing at request(id, asOf:)', async () => {
     const error = await replay(dataDir, 'request-anything').catch((e: unknown) => e);

@@ -35,6 +35,9 @@ interface RebuildExtension {
 /** The operator API cannot be reached at all (as opposed to answering with an error). */
 export const isUnreachable = (error: unknown): boolean => error instanceof OperatorApiError && error.unreachable;
 
+/** How long the projector answering `projections` may take to switch to a version that was cut over. */
+const SWITCH_GRACE_MS = 60_000;
+
 export interface ProgressView {
   update(p: { position: number; head: number; eventsPerSecond: number; etaSeconds: number | null }): void;
   stop(): void;
@@ -121,6 +124,7 @@ async function runOnline(opts: RebuildCommandOptions): Promise<void> {
   const version = started.data.rebuildProjection.version;
   const view = (opts.progress ?? progressBar)(opts.projection, version);
   const t0 = Date.now();
+  let gone: number | undefined;
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
@@ -158,10 +162,15 @@ async function runOnline(opts: RebuildCommandOptions): Promise<void> {
         );
         return;
       }
-      if (!building)
-        throw new OperatorApiError(
-          `the rebuild of ${opts.projection} v${version} is gone without a cutover (live is v${live?.version ?? '?'}): another operator discarded or replaced it`,
-        );
+      // Cut over, but the projector that answers has not switched yet (it finishes its batch
+      // first): its row names the old version for a moment. Only a lasting absence is a failure.
+      if (!building) {
+        gone ??= Date.now();
+        if (Date.now() - gone > SWITCH_GRACE_MS)
+          throw new OperatorApiError(
+            `the rebuild of ${opts.projection} v${version} is gone without a cutover (live is v${live?.version ?? '?'}): another operator discarded, replaced or rolled it back`,
+          );
+      } else gone = undefined;
     }
   } finally {
     view.stop();

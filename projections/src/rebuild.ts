@@ -236,12 +236,18 @@ export class ProjectionOperations {
     for (;;) {
       if (this.stopping)
         throw new Error('interrupted: the process is shutting down (run the rebuild again to resume it)');
+      const visible = await eventStore.headPosition();
       const batch = await eventStore.readAll({
         after: position,
         limit: batchSize,
         streamPrefixes: projection.streamPrefixes,
       });
-      if (batch.length === 0) break;
+      if (batch.length === 0) {
+        // Nothing of this projection up to what was visible: the checkpoint may move there, so the
+        // live projector does not read the whole log again for a projection with few events.
+        position = Math.max(position, visible);
+        break;
+      }
       const uow = new UnitOfWork(target);
       await projection.prefetch?.(batch, uow);
       for (const [i, e] of batch.entries()) {
