@@ -85,6 +85,8 @@ const VISIBLE = 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
  * so the lock is held only while its rows are inserted and committed.
  */
 export const APPEND_LOCK = 0x5e771e_0001;
+/** division_by_zero: how the write statement refuses a batch decided on a stale stream revision. */
+const STALE_REVISION = '22012';
 /** Streams whose revision a store remembers between appends. */
 const REVISION_CACHE = 10_000;
 /** Serialises schema set-up: concurrent CREATE TABLE IF NOT EXISTS races on the catalogs. */
@@ -233,9 +235,9 @@ export class SqlEventStore implements EventStore {
         written = await this.write(this.sql, outcomes);
       }
     } catch (error) {
-      // A unique index was hit (class 23): another writer moved a stream or stored an event id
-      // since the store last looked. Nothing of the batch is stored: decide again.
-      if (sqlState(error)?.startsWith('23')) {
+      // A unique index was hit (class 23), or a stream's stored revision was not the one decided
+      // on: another writer moved a stream or stored an event id since the store last looked. Nothing of the batch is stored: decide again.
+      if (sqlState(error)?.startsWith('23') || sqlState(error) === STALE_REVISION) {
         if (attempt < 2) return this.flush(batch, attempt + 1);
         if (attempt === 2 && batch.length > 1) {
           for (const pending of batch) await this.flush([pending], 3);
@@ -275,7 +277,7 @@ export class SqlEventStore implements EventStore {
 
   private translate(error: unknown, pending: PendingAppend): unknown {
     // Two writers creating the same stream, or racing on the same event id, meet a unique index.
-    if (sqlState(error) === UNIQUE_VIOLATION)
+    if (sqlState(error) === UNIQUE_VIOLATION || sqlState(error) === STALE_REVISION)
       return new ConcurrencyError(pending.streamId, String(pending.expected), -2);
     return error;
   }
@@ -365,7 +367,10 @@ export class SqlEventStore implements EventStore {
    * One statement, its own transaction: takes APPEND_LOCK, inserts every event in batch order
    * (`unnest`), upserts the streams' revisions and queues the NOTIFY. The lock is taken before
    * the first row gets its position and the transaction its id (the rows depend on it), and held
-   * until the commit: ids, positions and commits of appends all follow one order.
+   * until the commit: ids, positions and commits of appends all follow one order. A stream whose
+   * stored revision is not the one decided on (moved by another writer; or archived, its events
+   * gone but its revision kept) is not updated, and the division by zero then fails the whole
+   * statement (STALE_REVISION): the batch is decided again on what a read finds.
    * Returns the global position of each written (stream position, stream).
    */
   private async write(sql: SqlExecutor, outcomes: Outcome[]): Promise<Map<string, number>> {
@@ -401,11 +406,14 @@ export class SqlEventStore implements EventStore {
          INSERT INTO settle_streams (stream_id, revision)
          SELECT stream_id, max(stream_position) FROM ins GROUP BY stream_id
          ON CONFLICT (stream_id) DO UPDATE SET revision = EXCLUDED.revision
+           WHERE settle_streams.revision + 1 =
+                 (SELECT min(i.stream_position) FROM ins i WHERE i.stream_id = EXCLUDED.stream_id)
          RETURNING 1
        )
-       SELECT ins.stream_id AS s, ins.stream_position AS r, ins.global_position AS p
-         FROM ins, (SELECT count(*) FROM streams) AS c${notify}`,
-      cols,
+       SELECT ins.stream_id AS s, ins.stream_position AS r, ins.global_position AS p,
+              1 / (CASE WHEN c.n = $8::bigint THEN 1 ELSE 0 END) AS guard
+         FROM ins, (SELECT count(*) AS n FROM streams) AS c${notify}`,
+      [...cols, new Set(cols[1]).size],
     );
     for (const row of rows) positions.set(`${Number(row.r)}\u0000${row.s}`, Number(row.p));
     return positions;
