@@ -600,7 +600,10 @@ export class Projector {
     const now = Date.now();
     return Promise.all(
       this.projections.map(async (p) => {
-        const position = this.checkpoints.get(p.name) ?? 0;
+        // Not started here (a query-only process): the live version's checkpoint, from the store.
+        const position =
+          this.checkpoints.get(p.name) ??
+          (await this.deps.readStore.getCheckpoint(versionedCheckpoint(p.name, this.versions.version(p.name))));
         // The filtered log may end before the global head: a projection that has read all its events is not behind.
         const [next] = upToDate
           ? []
