@@ -35,7 +35,7 @@ const positionOf = (stored: Stored | undefined): number =>
 
 /**
  * The write that makes `doc` the stored copy (see `putMany` for why never a matching `replaceOne`):
- * an insert-only upsert if nothing is stored, else a compare-and-set on the stored position that
+ * an insert if nothing is stored, else a compare-and-set on the stored position that
  * sets the document's fields and unsets the stored fields it no longer has.
  */
 function writeOf(doc: ReadDoc, stored: Stored | undefined): AnyBulkWriteOperation<Stored> {
@@ -52,23 +52,10 @@ function writeOf(doc: ReadDoc, stored: Stored | undefined): AnyBulkWriteOperatio
         upsert: stored === undefined,
       },
     };
-  if (stored === undefined) {
-    // FerretDB 1.24 drops top-level nulls from `$setOnInsert`; `$set` keeps them. On a copy that
-    // someone else stored meanwhile, an older one gets only these nulls (the next round
-    // compare-and-sets it whole) and a newer one does not match, so the insert fails with E11000.
-    const nulls = Object.keys(fields).filter((k) => fields[k] === null);
-    const rest = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null));
-    return {
-      updateMany: {
-        filter: { _id: doc._id, _position: { $lt: doc._position } },
-        update:
-          nulls.length > 0
-            ? { $setOnInsert: rest, $set: Object.fromEntries(nulls.map((k) => [k, null])) }
-            : { $setOnInsert: rest },
-        upsert: true,
-      },
-    };
-  }
+  // Nothing stored: a plain insert. An upsert would cost FerretDB 1.24 a query per document (about
+  // 9 ms each against 0.03 ms for an insert, measured in a bulk of 200); if someone else inserted
+  // the document meanwhile, the insert fails with E11000 and the next round compare-and-sets it.
+  if (stored === undefined) return { insertOne: { document: doc as Stored } };
   const unset: Document = {};
   for (const k of Object.keys(stored)) if (k !== '_id' && !(k in fields)) unset[k] = '';
   return {
@@ -180,8 +167,8 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
    * `updateMany` guarded by the exact stored position (compare-and-set): `$set` of its fields and
    * `$unset` of the stored fields it no longer has, which is the replacement; multi statements read
    * their query to the end, which closes it at once. A document that does not exist yet is
-   * inserted by an upsert `updateMany` with `$setOnInsert`; if someone else inserted it meanwhile,
-   * an older copy is a plain match and a newer one an E11000, and the next round reads it again.
+   * inserted (`insertOne`); if someone else inserted it meanwhile, the E11000 sends it to the next
+   * round, which reads it again.
    * A round whose counts show that someone else wrote in between reads again too. The same bulk,
    * with the same result, on MongoDB, where `_id` is unique.
    */
@@ -212,7 +199,8 @@ class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
         );
         // Every insert upserted and every compare-and-set matched: done. Otherwise someone else
         // wrote one of these documents since it was read; the next round reads it again.
-        if (result.upsertedCount === inserts && result.matchedCount === pending.length - inserts) break;
+        if (result.insertedCount + result.upsertedCount === inserts && result.matchedCount === pending.length - inserts)
+          break;
         continue;
       } catch (error) {
         failed = duplicateKeyFailures(error);
