@@ -22,6 +22,7 @@ import { createDispatcher, createNotifier, createSafeFetch, createScheduler } fr
 import type { FastifyInstance } from 'fastify';
 import { createAuth, httpsOptions, trustProxyOption } from './auth.js';
 import { operatorParts } from './operatorParts.js';
+import { commandNeeds, partReadiness } from './health.js';
 import { createPlatform } from './wiring.js';
 
 export const ROLES = ['command', 'query', 'projector', 'reactor', 'scheduler', 'payments', 'sandbox'] as const;
@@ -131,10 +132,8 @@ export async function startSettle(
     let app: FastifyInstance | undefined;
     let httpUrl: string | undefined;
     if (roles.has('command') || roles.has('query')) {
-      const readiness: ReadinessCheck[] = [
-        { name: 'eventStore', check: () => parts.eventStore.ping() },
-        { name: 'readStore', check: () => parts.readStore.ping() },
-      ];
+      // Each part the roles of this process use, as the part monitor last saw it (probed every second).
+      const readiness: ReadinessCheck[] = partReadiness(roles, parts.health);
       if (roles.has('projector')) {
         // A flag, not Promise.race with an already-resolved promise: that race always picks the latter.
         let caughtUp = false;
@@ -172,6 +171,7 @@ export async function startSettle(
             loginFailures: config.loginFailureLimit,
           },
           ...(parts.redis ? { redis: parts.redis, redisPrefix: config.redisPrefix } : {}),
+          unavailable: commandNeeds(config, parts),
         });
       if (roles.has('query'))
         await app.register(queryPlugin, {

@@ -15,6 +15,7 @@ import {
   MemoryLockManager,
   MemoryReadStore,
   MongoReadStore,
+  PartMonitor,
   parseKafkaBrokers,
   redactUrl,
   RedisCache,
@@ -32,6 +33,7 @@ import {
   type Logger,
   type Metrics,
   type MQEmitter,
+  type PartProbe,
   type ReadStore,
 } from '@settle/platform';
 
@@ -47,6 +49,8 @@ export interface PlatformParts {
   metrics: Metrics;
   /** Redis connection shared by rate limits and idempotency, when Redis is configured. */
   redis?: import('ioredis').Redis;
+  /** Which parts answer right now (probed every second): `eventStore`, `readStore`, `bus`, `redis`. */
+  health: PartMonitor;
   close(): Promise<void>;
 }
 
@@ -147,6 +151,29 @@ export async function createPlatform(
       () => new Promise<void>((r) => closePubSub.close(() => r())),
     );
 
+    // Embedded parts live in this process: nothing to probe but the event store (a cheap query).
+    const probes: PartProbe[] = [{ name: 'eventStore', description: rawStore.name, probe: () => rawStore.ping() }];
+    if (config.readStore !== 'embedded')
+      probes.push({ name: 'readStore', description: readStore.name, probe: () => readStore.ping() });
+    const pingBus = (bus as { ping?: () => Promise<void> }).ping?.bind(bus);
+    if (pingBus) probes.push({ name: 'bus', description: bus.name, probe: pingBus });
+    if (redis) {
+      const r = redis;
+      probes.push({
+        name: 'redis',
+        description: `Redis at ${redactUrl(config.redisUrl)}`,
+        probe: async () => {
+          // Not connected: say so now instead of queueing a PING behind the reconnection.
+          if (r.status !== 'ready') throw new Error(`connection ${r.status}`);
+          await r.ping();
+        },
+      });
+      r.on('close', () => health.markDown('redis', 'connection closed'));
+    }
+    const health = new PartMonitor({ parts: probes, logger: logger.child({ part: 'health' }), registry: metrics.registry });
+    health.start();
+    closers.unshift(async () => health.stop());
+
     logger.info(
       { eventStore: eventStore.name, readStore: readStore.name, bus: bus.name, cache: cache.name, locks: locks.name },
       'parts connected',
@@ -161,6 +188,7 @@ export async function createPlatform(
       idempotency,
       metrics,
       ...(redis ? { redis } : {}),
+      health,
       async close() {
         for (const close of closers)
           await close().catch((error: unknown) => logger.warn({ err: error }, 'error while closing a part'));

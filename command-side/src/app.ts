@@ -19,7 +19,8 @@ import rateLimitPlugin from './auth/rateLimit.js';
 import { clientRoutes } from './clients/routes.js';
 import { callbackRoutes } from './callbacks/routes.js';
 import { opsRoutes, type ReadinessCheck } from './ops/routes.js';
-import { installProblemHandler, sendProblem } from './problem.js';
+import { ERR_UNAVAILABLE } from './errors.js';
+import { installProblemHandler, RETRY_AFTER_S, sendProblem } from './problem.js';
 import type { CallbackUrlPolicy } from './requests/callbackUrl.js';
 import { requestRoutes } from './requests/routes.js';
 
@@ -131,11 +132,33 @@ export interface CommandDeps {
   /** Prefix of every Redis key (SETTLE_REDIS_PREFIX). */
   redisPrefix?: string;
   loginThrottle?: LoginThrottle;
+  /**
+   * The parts commands need that are known to be down right now (see PartMonitor): while any is,
+   * POST/PUT/PATCH/DELETE are refused at once with 503 and Retry-After instead of waiting on them.
+   */
+  unavailable?: () => { name: string; description: string }[];
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The REST command API: auth, payment requests, gateway callbacks. */
 export async function commandPlugin(app: FastifyInstance, deps: CommandDeps): Promise<void> {
   const limits = deps.rateLimits ?? { perClient: 600, perIp: 3000 };
+  const unavailable = deps.unavailable;
+  if (unavailable)
+    // First of the hooks (before rate limits and auth, which may need the same parts).
+    app.addHook('onRequest', async (request, reply) => {
+      if (SAFE_METHODS.has(request.method)) return;
+      const down = unavailable();
+      if (down.length === 0) return;
+      return sendProblem(reply.header('retry-after', String(RETRY_AFTER_S)), {
+        title: 'Service unavailable',
+        status: 503,
+        code: ERR_UNAVAILABLE,
+        detail: `${down.map((d) => d.name).join(' and ')} ${down.length > 1 ? 'are' : 'is'} unavailable; nothing was recorded, retry later`,
+        parts: down.map((d) => d.name),
+      });
+    });
   await app.register(rateLimitPlugin, {
     perClient: limits.perClient,
     perIp: limits.perIp,

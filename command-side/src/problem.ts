@@ -1,5 +1,5 @@
 import { DomainError } from '@settle/domain';
-import { ConcurrencyError, SettleError } from '@settle/platform';
+import { ConcurrencyError, isUnavailableError, SettleError } from '@settle/platform';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   ERR_BODY_TOO_LARGE,
@@ -26,6 +26,9 @@ export interface Problem {
 }
 
 const TYPE_BASE = 'https://settle.dev/problems/';
+
+/** Seconds a client should wait before retrying after a 503 (parts are probed every second). */
+export const RETRY_AFTER_S = 2;
 
 interface AjvError {
   instancePath: string;
@@ -166,12 +169,22 @@ export function installProblemHandler(app: FastifyInstance): void {
         field: 'body',
       });
     if (error instanceof SettleError && error.statusCode === 503)
-      return sendProblem(reply.header('retry-after', '1'), {
+      return sendProblem(reply.header('retry-after', String(RETRY_AFTER_S)), {
         title: 'Service unavailable',
         status: 503,
         code: ERR_UNAVAILABLE,
         detail: error.message,
       });
+    // A driver could not reach its server (connection refused, lost or timed out): 503, not 500.
+    if (isUnavailableError(error)) {
+      request.log.warn({ err: error }, 'a part did not answer; 503');
+      return sendProblem(reply.header('retry-after', String(RETRY_AFTER_S)), {
+        title: 'Service unavailable',
+        status: 503,
+        code: ERR_UNAVAILABLE,
+        detail: 'a part Settle needs did not answer; retry later',
+      });
+    }
     if (error.statusCode === 429) return reply.send(error);
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, {

@@ -51,3 +51,5 @@ export * from './eventStore/archiveFile.js';
 export * from './eventStore/sqlArchive.js';
 export * from './eventStore/esdbArchive.js';
 export * from './eventStore/streamArchive.js';
+export * from './health/partMonitor.js';
+export * from './health/unavailable.js';

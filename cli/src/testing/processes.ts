@@ -90,21 +90,32 @@ async function withPg<T>(url: string, fn: (client: import('pg').Client) => Promi
   }
 }
 
-export async function createTestWorld(): Promise<TestWorld> {
+/** Where a test world lives: the shared servers by default, or a private set (see privateServices.ts). */
+export interface WorldServers {
+  pgAdmin: string;
+  kafka: string;
+  mongo: string;
+  redis: string;
+}
+
+export async function createTestWorld(
+  servers: WorldServers = { pgAdmin: PG_ADMIN_URL, kafka: KAFKA_URL, mongo: MONGO_URL, redis: REDIS_URL },
+): Promise<TestWorld> {
+  const { pgAdmin, kafka, mongo, redis: redisUrl } = servers;
   const id = randomBytes(5).toString('hex');
   const pgDatabase = `settle_t${id}`;
-  await withPg(PG_ADMIN_URL, (c) => c.query(`CREATE DATABASE ${pgDatabase}`));
-  const pgUrl = new URL(PG_ADMIN_URL);
+  await withPg(pgAdmin, (c) => c.query(`CREATE DATABASE ${pgDatabase}`));
+  const pgUrl = new URL(pgAdmin);
   pgUrl.pathname = `/${pgDatabase}`;
   const mongoDatabase = `settle_t${id}`;
   const topicPrefix = `settle-t${id}.`;
   const redisPrefix = `settle-t${id}:`;
   const env = {
     SETTLE_EVENT_STORE: pgUrl.toString(),
-    SETTLE_BUS: KAFKA_URL,
+    SETTLE_BUS: kafka,
     SETTLE_KAFKA_TOPIC_PREFIX: topicPrefix,
-    SETTLE_READ_STORE: `${MONGO_URL}/${mongoDatabase}`,
-    SETTLE_REDIS_URL: REDIS_URL,
+    SETTLE_READ_STORE: `${mongo}/${mongoDatabase}`,
+    SETTLE_REDIS_URL: redisUrl,
     SETTLE_REDIS_PREFIX: redisPrefix,
     // Every process of one deployment shares the key that seals webhook secrets in client events
     // (development would otherwise generate one per data dir, and replicas could not open them).
@@ -133,10 +144,10 @@ export async function createTestWorld(): Promise<TestWorld> {
           errors.push(error);
         }
       };
-      await attempt(() => withPg(PG_ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`)));
+      await attempt(() => withPg(pgAdmin, (c) => c.query(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`)));
       await attempt(async () => {
         const { MongoClient } = await import('mongodb');
-        const client = new MongoClient(MONGO_URL, { serverSelectionTimeoutMS: 5000 });
+        const client = new MongoClient(mongo, { serverSelectionTimeoutMS: 5000 });
         try {
           await client.db(mongoDatabase).dropDatabase();
         } finally {
@@ -146,7 +157,7 @@ export async function createTestWorld(): Promise<TestWorld> {
       await attempt(async () => {
         const { Kafka, logLevel } = await import('kafkajs');
         const admin = new Kafka({
-          brokers: [KAFKA_URL.replace(/^kafka:\/\//, '')],
+          brokers: [kafka.replace(/^kafka:\/\//, '')],
           logLevel: logLevel.NOTHING,
         }).admin();
         await admin.connect();
@@ -163,7 +174,7 @@ export async function createTestWorld(): Promise<TestWorld> {
       });
       await attempt(async () => {
         const { Redis } = await import('ioredis');
-        const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+        const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
         await redis.connect();
         try {
           let cursor = '0';
@@ -367,20 +378,4 @@ export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
 /** Stops every process these helpers started and that is still running (for afterAll). */
 export async function stopAllSettle(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
-}
-
-/** `infra/local/services <command> <service>` — used by the outage specs to stop and start a shared server. */
-export async function services(
-  command: 'up' | 'down' | 'status',
-  service?: string,
-): Promise<{ code: number; output: string }> {
-  const child = spawn(join(REPO_ROOT, 'infra/local/services'), service ? [command, service] : [command], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
-  return { code, output };
 }

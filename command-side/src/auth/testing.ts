@@ -28,7 +28,8 @@ export interface TestAppOptions {
   rateLimits?: CommandDeps['rateLimits'];
   tokens?: Partial<TokenServiceOptions>;
   now?: () => number;
-  http?: Partial<Pick<HttpAppOptions, 'https' | 'corsOrigins' | 'trustProxy'>>;
+  http?: Partial<Pick<HttpAppOptions, 'https' | 'corsOrigins' | 'trustProxy' | 'readiness'>>;
+  unavailable?: CommandDeps['unavailable'];
 }
 
 /**
@@ -68,6 +69,7 @@ export async function createTestApp(opts: TestAppOptions = {}) {
     callbackUrls: createCallbackUrlPolicy({ production: false }),
     gatewayProviders: {},
     rateLimits: opts.rateLimits ?? { perClient: 0, perIp: 0, loginFailures: 1000 },
+    ...(opts.unavailable ? { unavailable: opts.unavailable } : {}),
   });
   await app.ready();
 

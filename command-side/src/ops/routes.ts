@@ -13,6 +13,7 @@ export interface OpsDeps {
 
 /** Liveness (the process answers), readiness (every part it needs answers), Prometheus metrics. */
 export async function opsRoutes(app: FastifyInstance, deps: OpsDeps): Promise<void> {
+  // Liveness is the process alone: an outage of a part turns readiness red, never liveness (a restart would not help).
   app.get('/health/live', { schema: { tags: ['ops'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
 
   app.get(
@@ -29,8 +30,10 @@ export async function opsRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
           }
         }),
       );
-      const ready = results.every((r) => r.status === 'up');
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results });
+      const down = results.filter((r) => r.status === 'down').map((r) => r.name);
+      return reply
+        .code(down.length === 0 ? 200 : 503)
+        .send({ status: down.length === 0 ? 'ready' : 'not_ready', ...(down.length > 0 ? { down } : {}), checks: results });
     },
   );
 

@@ -53,6 +53,8 @@ export class KafkaBus implements Bus {
   private readonly topicPrefix: string;
   private readonly groupPrefix: string;
   private closed = false;
+  /** A separate admin client without retries for `ping()`: one quick round trip, never the retried ones. */
+  private probeAdmin?: Admin | undefined;
 
   private constructor(
     private readonly opts: KafkaBusOptions,
@@ -142,6 +144,28 @@ export class KafkaBus implements Bus {
   }
 
   /** Global position the forwarder of this process has published (undefined without a forwarder). */
+  /** One metadata round trip to a broker, without retries (health probes bound it with their own timeout). */
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('the Kafka bus is closed');
+    const admin = (this.probeAdmin ??= createKafkaClient({
+      brokers: this.opts.brokers,
+      clientId: 'settle-health',
+      // The monitor reports the outage once; kafkajs would warn on every probe.
+      logger: this.opts.logger.child({ part: 'health' }, { level: 'error' }),
+      connectionTimeoutMs: 1000,
+      retries: 0,
+    }).admin());
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+    } catch (error) {
+      // Start over with a fresh connection next time rather than trust kafkajs to notice.
+      this.probeAdmin = undefined;
+      await admin.disconnect().catch(() => undefined);
+      throw error;
+    }
+  }
+
   get forwarderPosition(): number | undefined {
     return this.forwarder?.position;
   }
@@ -232,6 +256,6 @@ export class KafkaBus implements Bus {
     this.closed = true;
     await Promise.allSettled([...this.consumers].map((c) => c.stop()));
     await this.forwarder?.stop();
-    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect(), this.probeAdmin?.disconnect()]);
   }
 }
