@@ -63,7 +63,7 @@ export async function startPrivateServices(name: string): Promise<PrivateService
     SETTLE_KAFKA_HEAP_OPTS: '-Xmx384m -Xms128m',
     // FerretDB on its own SQLite files, not in this set's PostgreSQL: stopping one leaves the other
     // up, and one Settle process writing is well within what the SQLite backend handles.
-    SETTLE_FERRETDB_BACKEND: process.env.SETTLE_TEST_FERRETDB_BACKEND ?? 'sqlite',
+    SETTLE_FERRETDB_BACKEND: process.env.SETTLE_TEST_FERRETDB_BACKEND ?? 'postgresql',
   };
   const run = async (command: 'up' | 'down', service?: ServiceName) => {
     const r = await runServices(service ? [command, service] : [command], env);

@@ -31,6 +31,10 @@ export async function createPgClient(url: string, opts: PgClientOptions = {}): P
       // A connection whose ROLLBACK failed may still be inside the transaction: destroy it
       // rather than hand it to the next caller.
       let broken: Error | undefined;
+      // The pool listens for errors of idle connections only: one lost while checked out (server
+      // stopped, "terminating connection due to administrator command") would crash the process.
+      const onError = (error: Error) => (broken = error);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: SqlExecutor = {
@@ -48,6 +52,7 @@ export async function createPgClient(url: string, opts: PgClientOptions = {}): P
         });
         throw error;
       } finally {
+        client.removeListener('error', onError);
         client.release(broken);
       }
     },

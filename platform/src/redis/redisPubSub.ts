@@ -18,5 +18,11 @@ export async function createRedisPubSub(url: string, opts: RedisConnectionOption
     throw error;
   });
   // mqemitter-redis is typed against its own ioredis 5; the v6 connections serve the same calls.
-  return mqemitterRedis({ pubConn: pubConn as never, subConn: subConn as never, concurrency: 0 });
+  const emitter = mqemitterRedis({ pubConn: pubConn as never, subConn: subConn as never, concurrency: 0 });
+  // It re-emits every connection error on `state`: unheard, a Redis outage would crash the process.
+  // The connections reconnect by themselves (and resubscribe), so the error is only reported.
+  (emitter as unknown as { state: import('node:events').EventEmitter }).state.on('error', (error: Error) =>
+    opts.onError?.(error),
+  );
+  return emitter;
 }
