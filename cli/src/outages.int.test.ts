@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedOutcome, settleClient, waitAllTerminal } from './testing/client.js';
 import { startPrivateServices, type PrivateServices, type ServiceName } from './testing/privateServices.js';
-import {
-  createTestWorld,
-  queryEvents,
-  sleep,
-  spawnSettle,
-  stopAllSettle,
-  waitUntil,
-} from './testing/processes.js';
+import { createTestWorld, queryEvents, sleep, spawnSettle, stopAllSettle, waitUntil } from './testing/processes.js';
 
 /**
  * Issue 3, "Failure behaviour" and "Done when": stopping Kafka, FerretDB or Redis (and PostgreSQL,
@@ -148,8 +141,14 @@ if (chosen.length === 0) {
           let outageError: unknown;
           outage.catch((error: unknown) => (outageError = error));
 
-          const posts: Promise<{ i: number; amount: number; status: number; id?: string; ms: number; error?: string }>[] =
-            [];
+          const posts: Promise<{
+            i: number;
+            amount: number;
+            status: number;
+            id?: string;
+            ms: number;
+            error?: string;
+          }>[] = [];
           for (let i = 0; i < REQUESTS && outageError === undefined; i++) {
             const amount = amountFor(i);
             posts.push(
@@ -162,6 +161,11 @@ if (chosen.length === 0) {
           const results = await Promise.all(posts);
           await outage;
 
+          // The process lives through the outage (an unheard driver error would have ended it).
+          let exited: unknown;
+          void settle.exited.then((r) => (exited = r));
+          await sleep(0);
+          expect(exited, `Settle exited during the outage:\n${settle.problems.slice(-20).join('\n')}`).toBeUndefined();
           // Readiness comes back once the part is back and this process reconnected.
           await waitUntil(
             'readiness green after the outage',
@@ -234,7 +238,10 @@ if (chosen.length === 0) {
           ).toEqual([]);
           expect(streams.length).toBeGreaterThanOrEqual(ids.length);
           const stored = new Set(streams.map((r) => r.stream_id.slice('request-'.length)));
-          expect(ids.filter((id) => !stored.has(id)), 'every 202 was stored').toEqual([]);
+          expect(
+            ids.filter((id) => !stored.has(id)),
+            'every 202 was stored',
+          ).toEqual([]);
           await settle.stop();
         },
       );

@@ -170,7 +170,11 @@ export async function createPlatform(
       });
       r.on('close', () => health.markDown('redis', 'connection closed'));
     }
-    const health = new PartMonitor({ parts: probes, logger: logger.child({ part: 'health' }), registry: metrics.registry });
+    const health = new PartMonitor({
+      parts: probes,
+      logger: logger.child({ part: 'health' }),
+      registry: metrics.registry,
+    });
     health.start();
     closers.unshift(async () => health.stop());
 

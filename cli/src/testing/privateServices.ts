@@ -61,14 +61,16 @@ export async function startPrivateServices(name: string): Promise<PrivateService
     SETTLE_MONGO_PORT: String(mongo),
     // A smaller Kafka heap than the shared one's.
     SETTLE_KAFKA_HEAP_OPTS: '-Xmx384m -Xms128m',
-    // FerretDB on its own SQLite files, not in this set's PostgreSQL: stopping one leaves the other
-    // up, and one Settle process writing is well within what the SQLite backend handles.
+    // FerretDB stores in this set's PostgreSQL, as the shared one does (so a PostgreSQL outage is
+    // a read store outage too); SETTLE_TEST_FERRETDB_BACKEND=sqlite gives it its own files.
     SETTLE_FERRETDB_BACKEND: process.env.SETTLE_TEST_FERRETDB_BACKEND ?? 'postgresql',
   };
   const run = async (command: 'up' | 'down', service?: ServiceName) => {
     const r = await runServices(service ? [command, service] : [command], env);
     if (r.code !== 0)
-      throw new Error(`infra/local/services ${command} ${service ?? ''} (private set ${stateDir}) failed:\n${r.output}`);
+      throw new Error(
+        `infra/local/services ${command} ${service ?? ''} (private set ${stateDir}) failed:\n${r.output}`,
+      );
   };
   const set: PrivateServices = {
     stateDir,

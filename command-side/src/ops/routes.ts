@@ -31,9 +31,11 @@ export async function opsRoutes(app: FastifyInstance, deps: OpsDeps): Promise<vo
         }),
       );
       const down = results.filter((r) => r.status === 'down').map((r) => r.name);
-      return reply
-        .code(down.length === 0 ? 200 : 503)
-        .send({ status: down.length === 0 ? 'ready' : 'not_ready', ...(down.length > 0 ? { down } : {}), checks: results });
+      return reply.code(down.length === 0 ? 200 : 503).send({
+        status: down.length === 0 ? 'ready' : 'not_ready',
+        ...(down.length > 0 ? { down } : {}),
+        checks: results,
+      });
     },
   );
 
