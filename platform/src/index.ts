@@ -53,3 +53,4 @@ export * from './eventStore/esdbArchive.js';
 export * from './eventStore/streamArchive.js';
 export * from './health/partMonitor.js';
 export * from './health/unavailable.js';
+export * from './health/backoff.js';

@@ -1,5 +1,6 @@
 import type { StoredEvent } from '@settle/domain';
 import {
+  createRetryBackoff,
   readOperatorActions,
   REQUEST_UPDATED_TOPIC,
   routedReadStore,
@@ -85,6 +86,8 @@ export class Projector {
   private state: ProjectorStatus['state'] = 'stopped';
   private readonly waiters = new Set<{ position: number; resolve(): void }>();
   private restartTimer?: NodeJS.Timeout;
+  /** Between restarts after a failure (a read store outage): 1 s growing to 30 s, reset by a saved batch. */
+  private readonly restartBackoff = createRetryBackoff(1000, 30_000);
   private lagTimer?: NodeJS.Timeout;
   private stopping = false;
   private caughtUpOnce = false;
@@ -215,15 +218,16 @@ export class Projector {
     sub.failed.catch((error: unknown) => {
       if (this.stopping || this.subscription !== sub) return;
       this.state = 'failed';
+      const retryInMs = this.restartBackoff.next();
       this.deps.logger.error(
-        { err: error, projector: this.name, position: this.position },
+        { err: error, projector: this.name, position: this.position, retryInMs },
         'projection failed; retrying',
       );
       this.restartTimer = setTimeout(() => {
         if (this.stopping || this.subscription !== sub) return;
         this.state = 'catching_up';
         this.subscribe();
-      }, 1000);
+      }, retryInMs);
     });
   }
 
@@ -325,6 +329,7 @@ export class Projector {
     }
     // Never backwards: a batch abandoned by the watchdog may still finish after newer ones.
     this.position = Math.max(this.position, last);
+    this.restartBackoff.reset();
   }
 
   /**

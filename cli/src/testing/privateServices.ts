@@ -59,8 +59,9 @@ export async function startPrivateServices(name: string): Promise<PrivateService
     SETTLE_KAFKA_PORT: String(kafka),
     SETTLE_KAFKA_CONTROLLER_PORT: String(controller),
     SETTLE_MONGO_PORT: String(mongo),
-    // A smaller Kafka heap than the shared one's.
+    // A smaller Kafka heap than the shared one's; on a busy machine Kafka takes a while to start.
     SETTLE_KAFKA_HEAP_OPTS: '-Xmx384m -Xms128m',
+    SETTLE_TIMEOUT_KAFKA: '180',
     // FerretDB stores in this set's PostgreSQL, as the shared one does (so a PostgreSQL outage is
     // a read store outage too); SETTLE_TEST_FERRETDB_BACKEND=sqlite gives it its own files.
     SETTLE_FERRETDB_BACKEND: process.env.SETTLE_TEST_FERRETDB_BACKEND ?? 'postgresql',

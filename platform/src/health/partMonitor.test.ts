@@ -4,6 +4,7 @@ import { silentLogger } from '../logger.js';
 import { StoreUnavailableError } from '../errors.js';
 import { PartMonitor } from './partMonitor.js';
 import { isUnavailableError } from './unavailable.js';
+import { createRetryBackoff } from './backoff.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,5 +85,17 @@ describe('isUnavailableError', () => {
     expect(isUnavailableError(new TypeError('x is undefined'))).toBe(false);
     expect(isUnavailableError(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
     expect(isUnavailableError(undefined)).toBe(false);
+  });
+});
+
+describe('createRetryBackoff', () => {
+  it('grows from the initial delay up to the cap, and starts over after reset', () => {
+    const backoff = createRetryBackoff(100, 1000);
+    const delays = Array.from({ length: 12 }, () => backoff.next());
+    expect(delays[0]).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1000);
+    expect(Math.max(...delays.slice(6))).toBeGreaterThan(delays[0]!);
+    backoff.reset();
+    expect(backoff.next()).toBeLessThanOrEqual(200);
   });
 });
