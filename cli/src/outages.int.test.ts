@@ -167,12 +167,21 @@ if (chosen.length === 0) {
           await sleep(0);
           expect(exited, `Settle exited during the outage:\n${settle.problems.slice(-20).join('\n')}`).toBeUndefined();
           // Readiness comes back once the part is back and this process reconnected.
+          let lastReady = '';
           await waitUntil(
             'readiness green after the outage',
-            async () => (await fetch(`${settle.httpUrl}/health/ready`, { signal: AbortSignal.timeout(2000) })).ok,
+            async () => {
+              const res = await fetch(`${settle.httpUrl}/health/ready`, { signal: AbortSignal.timeout(2000) });
+              lastReady = await res.text();
+              return res.ok;
+            },
             60_000,
             250,
-          );
+          ).catch((error: unknown) => {
+            throw new Error(
+              `${(error as Error).message}; last /health/ready: ${lastReady}\nproblems:\n${settle.problems.slice(-15).join('\n')}`,
+            );
+          });
           const greenAt = Date.now() - t0;
           await health.stop();
 

@@ -60,7 +60,9 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 class KafkaForwarder implements Forwarder {
   private readonly topicPrefix: string;
   private readonly checkpointName: string;
-  private readonly producer: Producer;
+  private producer: Producer;
+  /** A send failed: the next attempt starts with a new producer (see `restart`). */
+  private producerSuspect = false;
   private readonly admin: Admin;
   private readonly known = new Set<string>();
   private readonly metrics?: BusMetrics;
@@ -78,7 +80,13 @@ class KafkaForwarder implements Forwarder {
   constructor(private readonly opts: ForwarderOptions) {
     this.topicPrefix = opts.topicPrefix ?? 'settle.';
     this.checkpointName = opts.checkpointName ?? 'forwarder:kafka';
-    this.producer = opts.kafka.producer({
+    this.producer = this.newProducer();
+    this.admin = opts.kafka.admin();
+    if (opts.metrics) this.metrics = busMetrics(opts.metrics.registry);
+  }
+
+  private newProducer(): Producer {
+    return this.opts.kafka.producer({
       idempotent: true,
       // kafkajs keeps ordering guarantees of the idempotent producer only with one request in flight.
       maxInFlightRequests: 1,
@@ -86,8 +94,31 @@ class KafkaForwarder implements Forwarder {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
     });
-    this.admin = opts.kafka.admin();
-    if (opts.metrics) this.metrics = busMetrics(opts.metrics.registry);
+  }
+
+  /**
+   * After a failed send, kafkajs' idempotent producer can be left with sequence numbers the broker
+   * refuses for good (OUT_OF_ORDER_SEQUENCE_NUMBER after a broker restart): resume with a new
+   * producer (a new producer id, sequences from 0). Republishing from the checkpoint may then
+   * publish a batch twice, never skip one — consumers are at-least-once already.
+   */
+  private async restart(): Promise<void> {
+    if (this.stopped || !this.forwarding) return;
+    if (this.producerSuspect) {
+      const old = this.producer;
+      this.producer = this.newProducer();
+      await old.disconnect().catch(() => undefined);
+      try {
+        await this.producer.connect();
+        this.producerSuspect = false;
+      } catch (error) {
+        const delay = this.backoff.next();
+        this.opts.logger.warn({ err: error, retryInMs: delay }, 'Kafka forwarder could not reconnect; retrying');
+        this.restartTimer = setTimeout(() => void this.restart(), delay);
+        return;
+      }
+    }
+    this.subscribe();
   }
 
   get position(): number {
@@ -131,7 +162,7 @@ class KafkaForwarder implements Forwarder {
     this.backoff.reset();
     this.published = this.saved = await this.opts.eventStore.getCheckpoint(this.checkpointName);
     this.opts.logger.info({ checkpoint: this.published, topicPrefix: this.topicPrefix }, 'Kafka forwarder forwarding');
-    this.subscribe();
+    await this.restart();
   }
 
   private async end(): Promise<void> {
@@ -160,7 +191,7 @@ class KafkaForwarder implements Forwarder {
         { err: error, position: this.published, retryInMs: delay },
         'Kafka forwarder failed to publish; resuming from the last acknowledged event',
       );
-      this.restartTimer = setTimeout(() => this.subscribe(), delay);
+      this.restartTimer = setTimeout(() => void this.restart(), delay);
     });
   }
 
@@ -194,6 +225,7 @@ class KafkaForwarder implements Forwarder {
     } catch (error) {
       // A topic deleted under us is created again on the retry.
       for (const topic of byTopic.keys()) this.known.delete(topic);
+      this.producerSuspect = true;
       throw error;
     }
     this.backoff.reset();
