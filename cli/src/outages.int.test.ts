@@ -144,6 +144,7 @@ if (chosen.length === 0) {
           const posts: Promise<{
             i: number;
             amount: number;
+            at: number;
             status: number;
             id?: string;
             ms: number;
@@ -151,10 +152,11 @@ if (chosen.length === 0) {
           }>[] = [];
           for (let i = 0; i < REQUESTS && outageError === undefined; i++) {
             const amount = amountFor(i);
+            const at = Date.now() - t0;
             posts.push(
               client
                 .register({ amount, reference: `outage-${service}-${i}` }, `outage-${world.id}-${i}`)
-                .then((r) => ({ i, amount, ...r })),
+                .then((r) => ({ i, amount, at, ...r })),
             );
             await sleep(EVERY_MS);
           }
@@ -182,8 +184,11 @@ if (chosen.length === 0) {
               `${(error as Error).message}; last /health/ready: ${lastReady}\nproblems:\n${settle.problems.slice(-15).join('\n')}`,
             );
           });
-          const greenAt = Date.now() - t0;
           await health.stop();
+          const greenAt =
+            health.ready.find((r) => r.t > times.up && r.status === 200)?.t ??
+            health.ready.at(-1)?.t ??
+            Date.now() - t0;
 
           const accepted = results.filter((r) => r.status === 202);
           const refused = results.filter((r) => r.status !== 202);
@@ -192,6 +197,7 @@ if (chosen.length === 0) {
           console.log(
             `[outage ${service}] ${timeline.join('; ')}; readiness red from ${firstRed?.t ?? '-'} ms (${firstRed?.down.join(',') ?? ''}), green again at ${greenAt} ms; ` +
               `${accepted.length} accepted, ${refused.length} refused (${[...new Set(refused.map((r) => r.status))].join(',')}), ` +
+              `${refused.length > 0 ? `sent from ${Math.min(...refused.map((r) => r.at))} to ${Math.max(...refused.map((r) => r.at))} ms, ` : ''}` +
               `slowest refusal ${Math.max(0, ...refused.map((r) => r.ms))} ms, slowest POST ${Math.max(...results.map((r) => r.ms))} ms`,
           );
 
