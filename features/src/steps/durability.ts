@@ -105,11 +105,12 @@ Then('no timeline holds a repeated event', async function (this: SettleWorld) {
   const problems: string[] = [];
   await Promise.all(
     this.batch.map(async (r) => {
-      const { view: rest } = await view(this, r.id, r.owner);
-      const node = await eventually(`GraphQL to catch up with ${r.id}`, 5_000, async () => {
+      // REST is read again each time: the stream may still grow (a late callback or notification).
+      const { node, rest } = await eventually(`GraphQL to catch up with ${r.id}`, 5_000, async () => {
+        const { view: current } = await view(this, r.id, r.owner);
         const n = await this.api.requestNode(r.owner, r.id);
-        assert.ok(n && n.version === rest.version, `GraphQL at version ${n?.version}, REST at ${rest.version}`);
-        return n;
+        assert.ok(n && n.version === current.version, `GraphQL at version ${n?.version}, REST at ${current.version}`);
+        return { node: n, rest: current };
       });
       const issues = timelineIssues(node, rest.attempts);
       if (issues.length)
