@@ -165,7 +165,7 @@ describe('notifier delivery', () => {
     const { state } = await loadAggregate(eventStore, requestStreamId(requestId), paymentRequestDecider);
     expect(state.notified).toBe('CANCELLED');
     await close();
-  });
+  }, 120_000);
 
   it('records a failed attempt and sends nothing when the address is refused at connect time', async () => {
     const { eventStore, requestId, notifier, close } = await setup((a) =>

@@ -26,7 +26,7 @@ describe('transport and hygiene', () => {
       expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
       expect(res.headers['x-powered-by']).toBeUndefined();
     }
-  });
+  }, 120_000);
 
   it('keeps Swagger UI working at /docs under its own same-origin CSP', async () => {
     t = await createTestApp();

@@ -39,14 +39,14 @@ describe('rate limits', () => {
       payload: { grant_type: 'client_credentials', client_id: 'demo-merchant', client_secret: 'demo-secret' },
     });
     expectTooMany(right);
-  });
+  }, 120_000);
 
   it('throttles failed logins per IP across client ids, and not other addresses', async () => {
     t = await createTestApp({ rateLimits: { perClient: 0, perIp: 0, loginFailures: 10 } });
     for (let i = 0; i < 10; i++) expect((await wrongSecret(t, `guess-${i}`)).statusCode).toBe(401);
     expectTooMany(await wrongSecret(t, 'guess-10'));
     expect((await wrongSecret(t, 'guess-11', '198.51.100.2')).statusCode).toBe(401);
-  });
+  }, 120_000);
 
   it('counts only failures: successful logins never lock a client out', async () => {
     t = await createTestApp({ rateLimits: { perClient: 0, perIp: 0, loginFailures: 3 } });

@@ -128,7 +128,7 @@ describe('signing keys rotate', () => {
     } finally {
       await after.close();
     }
-  });
+  }, 120_000);
 
   it('accepts an ES256 (P-256) key as well', async () => {
     const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })

@@ -20,6 +20,28 @@ await db.close();`;
   await execFileAsync(process.execPath, ['--input-type=module', '-e', code, dataDir], { timeout: 300_000 });
 }
 
+let pristineCluster: Blob | undefined;
+
+/**
+ * A dump of a freshly initialised, empty PGlite cluster (see {@link dumpPristineCluster}) that
+ * every later new database — in memory, or a folder without one yet — starts from instead of
+ * running initdb again, which is most of what creating a PGlite costs. The unit-test harness sets
+ * it once per worker; unset (the default, and always in production), every new database runs initdb.
+ */
+export function usePristineCluster(dump: Blob | undefined): void {
+  pristineCluster = dump;
+}
+
+/** Runs initdb once in memory and returns the resulting data folder as a tarball. */
+export async function dumpPristineCluster(): Promise<Blob> {
+  const db = await PGlite.create({ startParams: START_PARAMS });
+  try {
+    return await db.dumpDataDir('none');
+  } finally {
+    await db.close();
+  }
+}
+
 /**
  * The embedded PostgreSQL: PGlite (Postgres compiled to WASM) persisted to a folder. One
  * connection, so transactions run one at a time; the store's group commit keeps throughput up.
@@ -32,13 +54,16 @@ await db.close();`;
  * process only ever opens an existing folder.
  */
 export async function createPgliteClient(dataDir: string | undefined): Promise<SqlClient> {
+  const fresh = !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
+  // A pristine cluster, when the harness set one, stands in for initdb (in this process or a child).
+  const from = fresh && pristineCluster ? { loadDataDir: pristineCluster } : {};
   if (dataDir) {
     await mkdir(dataDir, { recursive: true });
-    if (!existsSync(join(dataDir, 'PG_VERSION'))) await initialiseInChild(dataDir);
+    if (fresh && !pristineCluster) await initialiseInChild(dataDir);
   }
   const db = dataDir
-    ? await PGlite.create(dataDir, { relaxedDurability: false, startParams: START_PARAMS })
-    : await PGlite.create({ startParams: START_PARAMS });
+    ? await PGlite.create(dataDir, { relaxedDurability: false, startParams: START_PARAMS, ...from })
+    : await PGlite.create({ startParams: START_PARAMS, ...from });
   const wrap = (q: Pick<PGlite, 'query'>): SqlExecutor => ({
     async query<T>(sql: string, params?: unknown[]) {
       const result = await q.query<T>(sql, params);

@@ -72,8 +72,10 @@ export function describeIdempotencyContract(name: string, factory: () => Promise
       expect(await store.begin(s, k, 'fp-1', 60_000)).toEqual({ state: 'in_progress' });
       expect(await store.begin(s, k, 'fp-1', 30)).toEqual({ state: 'started' });
       expect(await store.begin(s, k, 'fp-1', 60_000)).toEqual({ state: 'in_progress' });
-      await sleep(100);
-      const racing = await Promise.all(Array.from({ length: 10 }, () => store.begin(s, k, 'fp-1', 50)));
+      // The race must finish within the stale window, or a later racer rightly takes over again: the
+      // window is long enough for a loaded machine, and the wait longer still.
+      await sleep(1_100);
+      const racing = await Promise.all(Array.from({ length: 10 }, () => store.begin(s, k, 'fp-1', 1_000)));
       expect(racing.filter((r) => r.state === 'started')).toHaveLength(1);
       expect(await store.begin(s, k, 'fp-2', 1)).toEqual({ state: 'mismatch' });
     });
