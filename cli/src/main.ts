@@ -46,6 +46,9 @@ export function buildCli(): Command {
   return program;
 }
 
+/** Signals this soon after the first one are the same request to stop (see `shutdown`). */
+const DUPLICATE_SIGNAL_MS = 1000;
+
 async function runUntilSignalled(roles: RoleName[]): Promise<void> {
   // People watching a terminal get readable lines; pipes and log collectors get JSON.
   const pretty = process.stdout.isTTY && process.env.SETTLE_LOG_FORMAT !== 'json';
@@ -59,13 +62,16 @@ async function runUntilSignalled(roles: RoleName[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  let stopping = false;
+  let stoppingSince = 0;
   const shutdown = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince > 0) {
+      // `npm start` forwards the terminal's Ctrl-C to us while the terminal sends it too: the same
+      // key press arrives twice. Only a signal well after the first one means "stop now".
+      if (Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     logger.info({ signal }, 'shutting down: finishing requests in flight, flushing checkpoints');
     running
       .stop()
