@@ -25,16 +25,32 @@ export const KAFKA_URL = process.env.SETTLE_TEST_KAFKA ?? 'kafka://127.0.0.1:909
 export const MONGO_URL = process.env.SETTLE_TEST_MONGO_URL ?? 'mongodb://127.0.0.1:27017';
 export const REDIS_URL = process.env.SETTLE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/**
+ * A port nobody listens on, chosen below the kernel's ephemeral range (32768–60999 on Linux): a
+ * port the kernel handed out and took back can be picked again at once as the source port of an
+ * outgoing connection (a driver connecting to Kafka, say), and the server that meant to listen
+ * on it then fails with EADDRINUSE. Ports handed out here are not handed out twice in a run.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port between 20000 and 32000 after 200 tries');
+}
+
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((ok) => {
     const server = createServer();
     server.unref();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => ok(port));
-    });
+    server.once('error', () => ok(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => ok(true)));
   });
 }
 
