@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { workspaceAliases } from './vitest.shared.js';
 
@@ -11,6 +12,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Vitest's default (cores - 1) is a single worker on 2 cores, idle while a file waits on timers
+    // and I/O: two workers ran the unit layer in 2 min 25 s instead of 4 min 34 s there (load 2-5).
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // PGlite's initdb runs once per run; every new embedded database starts from its dump.
     globalSetup: ['./scripts/vitest/pglite.global.ts'],
     setupFiles: ['./scripts/vitest/pglite.setup.ts'],
