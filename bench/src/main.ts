@@ -125,7 +125,7 @@ async function main(): Promise<number> {
   if (ctx.profileDir) await summariseProfiles(ctx);
   run.finishedAt = new Date().toISOString();
   run.machine.loadAverageAtEnd = loadAverage();
-  const files = await writeResults(resultsDir, run, !args.only);
+  const files = await writeResults(resultsDir, run, !args.only && !args.quick);
   console.log(`\n${terminalTable(run)}\n`);
   console.log(
     `took ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${[files.json, files.md, files.latest].filter(Boolean).join(', ')}`,

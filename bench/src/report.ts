@@ -191,7 +191,7 @@ export function terminalTable(run: RunResult): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
-/** Writes the run's JSON and Markdown; `latest.md` only for runs of every workload (not --only). */
+/** Writes the run's JSON and Markdown; `latest.md` only for full runs of every workload (not --only, not --quick). */
 export async function writeResults(
   dir: string,
   run: RunResult,
