@@ -3,7 +3,7 @@ import {
   createMemoryPubSub,
   createMetrics,
   createPgClient,
-  createPgliteClient,
+  createPgliteThreadClient,
   createRedisConnection,
   createRedisPubSub,
   EsdbEventStore,
@@ -85,7 +85,7 @@ export async function createPlatform(
     if (config.eventStore === 'embedded') {
       const dir = join(config.dataDir, 'events');
       store = sqlStore = await connect('embedded event store', dir, async () =>
-        SqlEventStore.create(await createPgliteClient(dir)),
+        SqlEventStore.create(await createPgliteThreadClient(dir)),
       );
     } else if (config.eventStore.startsWith('postgres')) {
       store = sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () =>

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import type { SqlClient, SqlExecutor } from './sqlClient.js';
 
@@ -80,6 +81,125 @@ export async function createPgliteClient(dataDir: string | undefined): Promise<S
     },
     async close() {
       await db.close();
+    },
+  };
+}
+
+/** The thread's entry: compiled JavaScript beside this module, or its TypeScript source under the test runner. */
+const threadEntry = () =>
+  new URL(import.meta.url.endsWith('.ts') ? './pgliteThread.ts' : './pgliteThread.js', import.meta.url);
+
+/** A PostgreSQL error rebuilt from what the thread sent: message, SQLSTATE `code` and details. */
+function threadError(e: Record<string, unknown>): Error {
+  return Object.assign(new Error(String(e.message)), e);
+}
+
+/**
+ * The embedded PostgreSQL on its own worker thread: the same PGlite, the same data folder and
+ * durability as {@link createPgliteClient}, but its WASM no longer runs on the main thread, where
+ * every query held up HTTP, gRPC, timers and the gateway sandbox for as long as it ran (under
+ * load the sandbox missed its 1.5 s deadline and the retries fed the load). `settle start` uses
+ * this one.
+ *
+ * One connection, as before: statements run in the order they are sent. A transaction holds the
+ * thread for its statements (`BEGIN` … `COMMIT`), other callers waiting their turn here. If the
+ * thread dies, every call fails from then on (the part monitor reports the event store down).
+ */
+export async function createPgliteThreadClient(dataDir: string | undefined): Promise<SqlClient> {
+  const fresh = !dataDir || !existsSync(join(dataDir, 'PG_VERSION'));
+  const pristine = fresh && pristineCluster ? await pristineCluster.arrayBuffer() : undefined;
+  if (dataDir) {
+    await mkdir(dataDir, { recursive: true });
+    if (fresh && !pristine) await initialiseInChild(dataDir);
+  }
+  const worker = new Worker(threadEntry(), {
+    workerData: { dataDir, startParams: START_PARAMS, pristine },
+    ...(pristine ? { transferList: [pristine] } : {}),
+  });
+  const pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let dead: Error | undefined;
+  const die = (error: Error) => {
+    dead ??= error;
+    for (const p of pending.values()) p.reject(dead);
+    pending.clear();
+  };
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    worker.once('error', onError);
+    worker.once('message', (m: { ready: boolean; error?: Record<string, unknown> }) => {
+      worker.off('error', onError);
+      if (m.ready) resolve();
+      else reject(threadError(m.error ?? { message: 'PGlite did not start' }));
+    });
+  }).catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
+  });
+  worker.on('message', (m: { id: number; rows?: unknown[]; error?: Record<string, unknown> }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.error) p.reject(threadError(m.error));
+    else p.resolve(m.rows ?? []);
+  });
+  worker.on('error', (error) => die(new Error(`the embedded PostgreSQL thread failed: ${error.message}`)));
+  worker.on('exit', (code) => die(new Error(`the embedded PostgreSQL thread exited (code ${code})`)));
+
+  const send = (op: 'query' | 'exec' | 'close', sql?: string, params?: unknown[]) =>
+    new Promise<unknown[]>((resolve, reject) => {
+      if (dead) return reject(dead);
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, op, sql, params });
+    });
+
+  // Statements are sent at once (the thread runs them in order); while a transaction runs, other
+  // callers' statements wait for it to end (sent meanwhile, they would land inside it).
+  let gate: Promise<void> | undefined;
+  const turn = async () => {
+    while (gate) await gate;
+  };
+  const direct: SqlExecutor = {
+    async query<T>(sql: string, params?: unknown[]) {
+      return { rows: (await send('query', sql, params)) as T[] };
+    },
+  };
+  return {
+    name: dataDir ? `embedded (PGlite at ${dataDir}, own thread)` : 'embedded (PGlite in memory, own thread)',
+    maxConcurrency: 1,
+    async query(sql, params) {
+      if (gate) await turn();
+      return direct.query(sql, params);
+    },
+    async transaction(fn) {
+      await turn();
+      let open!: () => void;
+      gate = new Promise((r) => (open = r));
+      try {
+        await send('query', 'BEGIN');
+        try {
+          const result = await fn(direct);
+          await send('query', 'COMMIT');
+          return result;
+        } catch (error) {
+          if (!dead) await send('query', 'ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      } finally {
+        gate = undefined;
+        open();
+      }
+    },
+    async exec(sql) {
+      await turn();
+      await send('exec', sql);
+    },
+    async close() {
+      if (dead) return;
+      await turn();
+      await send('close');
+      await worker.terminate();
     },
   };
 }
