@@ -103,7 +103,9 @@ export async function createPlatform(
     const readStore: ReadStore =
       config.readStore === 'embedded'
         ? new MemoryReadStore()
-        : await connect('read store (MongoDB)', config.readStore, () => MongoReadStore.create(config.readStore));
+        : await connect('read store (MongoDB)', config.readStore, () =>
+            MongoReadStore.create(config.readStore, { logger: logger.child({ part: 'readStore' }) }),
+          );
     closers.push(() => readStore.close());
 
     let bus: Bus;

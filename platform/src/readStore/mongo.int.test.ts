@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoNetworkError, type MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeReadStoreContract } from '../testing/readStoreContract.js';
 import { MongoReadStore } from './mongoReadStore.js';
@@ -53,6 +55,49 @@ describe('MongoReadStore', () => {
       await (await open()).ping();
     },
   );
+
+  // The FerretDB outage spec's "read store down for good after FerretDB came back": mongodb 7.9's
+  // server monitor checked the server on a socket that was destroyed but had not emitted `close`
+  // yet, waited for a `drain` that never comes, and never checked again (see MongoClientKeeper).
+  // This puts the driver in that state on purpose, through its internals (the race itself needs a
+  // server closing every connection at once on a busy machine), and a lost application connection
+  // marks the server Unknown: without a new client every operation fails from then on.
+  it("finds the server again when the driver's server monitor gets stuck", { timeout: 60_000 }, async () => {
+    const store = await MongoReadStore.create(url, { dbName, monitorStallMs: 2000 });
+    opened.push(store);
+    const client = (store as unknown as { keeper: { client: MongoClient } }).keeper.client;
+    interface Internals {
+      topology: { s: { servers: Map<string, MonitoredServer> } };
+    }
+    interface MonitoredServer {
+      monitor: { connection: { socket: { destroy(): void } } | null; requestCheck(): void; s: { state: string } };
+      handleError(error: Error): void;
+    }
+    const server = [...(client as unknown as Internals).topology.s.servers.values()][0]!;
+    // Past minHeartbeatFrequencyMS, so that a requested check runs at once; the monitor's connection is open.
+    await sleep(700);
+    expect(server.monitor.connection).not.toBeNull();
+    server.monitor.connection!.socket.destroy();
+    server.monitor.requestCheck();
+    server.handleError(new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'));
+    expect(server.monitor.s.state).toBe('monitoring');
+
+    const t0 = Date.now();
+    let answered = false;
+    while (!answered && Date.now() - t0 < 30_000) {
+      answered = await store.ping().then(
+        () => true,
+        () => false,
+      );
+      if (!answered) await sleep(250);
+    }
+    expect(answered, 'the read store answers again').toBe(true);
+    expect(store.clientReplacements).toBe(1);
+    // And it reads and writes on the new client.
+    const c = store.collection<{ _id: string; _position: number }>('after_stall');
+    await c.putMany([{ _id: 'a', _position: 1 }]);
+    expect(await c.get('a')).toEqual({ _id: 'a', _position: 1 });
+  });
 
   it('fails to start with a message naming the part and the URL, without the password', async () => {
     const bad = 'mongodb://settle:s3cret@127.0.0.1:1/settle';

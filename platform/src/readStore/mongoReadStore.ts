@@ -11,8 +11,10 @@ import {
   type Sort,
 } from 'mongodb';
 import { ERR_STORE_UNAVAILABLE, SettleError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { redactUrl } from '../redis/connection.js';
 import { DuplicateKeyError } from './errors.js';
+import { MongoClientKeeper } from './mongoClientKeeper.js';
 import { assertFilter, assertFindOptions, sortWithTieBreak } from './filter.js';
 import { newestPerId } from './newestPerId.js';
 import type { Filter, FindOptions, IndexSpec, ReadCollection, ReadDoc, ReadStore } from './port.js';
@@ -120,9 +122,14 @@ class DocumentQueue {
 
 class MongoReadCollection<T extends ReadDoc> implements ReadCollection<T> {
   constructor(
-    private readonly c: Collection<Stored>,
+    /** The collection on the current client (the store may replace its client, see MongoClientKeeper). */
+    private readonly collection: () => Collection<Stored>,
     private readonly queue: DocumentQueue,
   ) {}
+
+  private get c(): Collection<Stored> {
+    return this.collection();
+  }
 
   private keys(ids: string[]): string[] {
     return ids.map((id) => `${this.c.collectionName}\u0000${id}`);
@@ -321,6 +328,9 @@ export interface MongoReadStoreOptions {
   /** How long start-up waits for a server (default 5 s). */
   serverSelectionTimeoutMS?: number;
   clientOptions?: MongoClientOptions;
+  /** After how long a stuck server monitor gets the client replaced (see MongoClientKeeper; default 15 s). */
+  monitorStallMs?: number;
+  logger?: Logger;
 }
 
 /**
@@ -334,13 +344,17 @@ export class MongoReadStore implements ReadStore {
 
   private constructor(
     readonly name: string,
-    private readonly client: MongoClient,
-    private readonly db: Db,
+    private readonly keeper: MongoClientKeeper,
+    readonly databaseName: string,
   ) {}
+
+  private get db(): Db {
+    return this.keeper.db(this.databaseName);
+  }
 
   static async create(url: string, opts: MongoReadStoreOptions = {}): Promise<MongoReadStore> {
     const redacted = redactUrl(url);
-    const client = new MongoClient(url, {
+    const clientOptions: MongoClientOptions = {
       appName: 'settle',
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
       // A reply lost with its connection must fail the operation, not hang the projector forever.
@@ -353,12 +367,17 @@ export class MongoReadStore implements ReadStore {
       // A field set to undefined is left out, as the embedded store reads it (not stored as null).
       ignoreUndefined: true,
       ...opts.clientOptions,
-    });
+    };
+    const client = new MongoClient(url, clientOptions);
     try {
       await client.connect();
       const db = client.db(opts.dbName ?? databaseInUrl(url) ?? 'settle');
       await db.command({ ping: 1 });
-      return new MongoReadStore(`MongoDB at ${redacted} (database ${db.databaseName})`, client, db);
+      const keeper = new MongoClientKeeper(url, clientOptions, client, {
+        ...(opts.monitorStallMs !== undefined ? { stallMs: opts.monitorStallMs } : {}),
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      });
+      return new MongoReadStore(`MongoDB at ${redacted} (database ${db.databaseName})`, keeper, db.databaseName);
     } catch (error) {
       await client.close().catch(() => undefined);
       throw new SettleError(
@@ -372,12 +391,8 @@ export class MongoReadStore implements ReadStore {
     }
   }
 
-  get databaseName(): string {
-    return this.db.databaseName;
-  }
-
   collection<T extends ReadDoc>(name: string): ReadCollection<T> {
-    return new MongoReadCollection<T>(this.db.collection<Stored>(name), this.queue);
+    return new MongoReadCollection<T>(() => this.db.collection<Stored>(name), this.queue);
   }
 
   async ensureIndexes(collection: string, indexes: IndexSpec[]): Promise<void> {
@@ -411,7 +426,12 @@ export class MongoReadStore implements ReadStore {
     await this.db.dropDatabase();
   }
 
+  /** How many times the driver's client was replaced after its server monitor got stuck. */
+  get clientReplacements(): number {
+    return this.keeper.replacements;
+  }
+
   async close(): Promise<void> {
-    await this.client.close();
+    await this.keeper.close();
   }
 }
