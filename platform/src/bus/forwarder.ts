@@ -74,6 +74,12 @@ class KafkaForwarder implements Forwarder {
   private readonly backoff = createRetryBackoff(500, 30_000);
   private published = 0;
   private saved = 0;
+  /** The batch being sent (at most one: the idempotent producer's order); never rejects. */
+  private sending: Promise<void> = Promise.resolve();
+  /** Why the batch in flight failed, for the handler that comes next; cleared by a restart. */
+  private sendFailure: { error: unknown } | undefined;
+  /** The checkpoint write in flight, if any (they run behind the sends, one at a time). */
+  private saving: Promise<void> = Promise.resolve();
   private stopped = false;
   private started = false;
 
@@ -104,6 +110,9 @@ class KafkaForwarder implements Forwarder {
    */
   private async restart(): Promise<void> {
     if (this.stopped || !this.forwarding) return;
+    // Resume after the last acknowledged event, once nothing is in flight any more.
+    await this.sending;
+    this.sendFailure = undefined;
     if (this.producerSuspect) {
       const old = this.producer;
       this.producer = this.newProducer();
@@ -170,8 +179,13 @@ class KafkaForwarder implements Forwarder {
     this.forwarding = false;
     clearTimeout(this.restartTimer);
     // A send waits for the broker as long as it takes; when stopping, give it a bounded while.
-    await Promise.race([this.subscription?.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    const drained = (async () => {
+      await this.subscription?.stop();
+      await this.sending;
+    })();
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
     this.subscription = undefined;
+    await this.saving;
     await this.saveCheckpoint();
     this.opts.logger.info({ position: this.published }, 'Kafka forwarder paused');
   }
@@ -185,14 +199,22 @@ class KafkaForwarder implements Forwarder {
     });
     this.subscription = sub;
     sub.failed.catch((error: unknown) => {
-      if (this.stopped || !this.forwarding || this.subscription !== sub) return;
-      const delay = this.backoff.next();
-      this.opts.logger.error(
-        { err: error, position: this.published, retryInMs: delay },
-        'Kafka forwarder failed to publish; resuming from the last acknowledged event',
-      );
-      this.restartTimer = setTimeout(() => void this.restart(), delay);
+      if (this.subscription !== sub) return;
+      this.subscription = undefined;
+      this.failed(error);
     });
+  }
+
+  /** Resumes from the last acknowledged event after a backoff (a new producer if a send failed). */
+  private failed(error: unknown): void {
+    if (this.stopped || !this.forwarding) return;
+    const delay = this.backoff.next();
+    this.opts.logger.error(
+      { err: error, position: this.published, retryInMs: delay },
+      'Kafka forwarder failed to publish; resuming from the last acknowledged event',
+    );
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
   }
 
   private async ensure(topics: string[]): Promise<void> {
@@ -207,8 +229,30 @@ class KafkaForwarder implements Forwarder {
     for (const t of missing) this.known.add(t);
   }
 
+  /**
+   * The subscription's handler: waits for the previous batch's acknowledgement, then starts this
+   * one's send and returns, so the next batch is read from the store while this one travels (one
+   * send in flight, in order). A failed send fails the next handler call — or, when the log is
+   * quiet and none comes, restarts the forwarder itself — from the last acknowledged event.
+   */
   private async publish(batch: StoredEvent[]): Promise<void> {
     if (batch.length === 0) return;
+    await this.sending;
+    if (this.sendFailure) throw this.sendFailure.error;
+    const sub = this.subscription;
+    this.sending = this.send(batch).catch((error: unknown) => {
+      this.sendFailure = { error };
+      // Nobody may call the handler again (a quiet log): give up this subscription here.
+      setImmediate(() => {
+        if (this.subscription !== sub || !this.sendFailure) return;
+        this.subscription = undefined;
+        void sub?.stop();
+        this.failed(error);
+      });
+    });
+  }
+
+  private async send(batch: StoredEvent[]): Promise<void> {
     const byTopic = new Map<string, Message[]>();
     for (const event of batch) {
       const topic = topicFor(this.topicPrefix, categoryOf(event.streamId));
@@ -229,9 +273,11 @@ class KafkaForwarder implements Forwarder {
       throw error;
     }
     this.backoff.reset();
-    this.published = batch[batch.length - 1]!.globalPosition;
+    this.published = Math.max(this.published, batch[batch.length - 1]!.globalPosition);
     for (const [topic, messages] of byTopic) this.metrics?.forwarded.inc({ topic }, messages.length);
-    await this.saveCheckpoint();
+    // Recorded behind the sends (one write at a time, the latest position): the next batch does
+    // not wait for it. A crash before it lands republishes from the previous one, never skips.
+    this.saving = this.saving.then(() => this.saveCheckpoint());
   }
 
   private async saveCheckpoint(): Promise<void> {
