@@ -71,6 +71,9 @@ const BATCH_TIMEOUT_MS = 60_000;
  */
 const CAREFUL_EVENTS = 32;
 
+/** Idle time after a batch before its attempt marker is cleared (memory read stores; see `clearMarkerSoon`). */
+const MARKER_CLEAR_IDLE_MS = 100;
+
 /** A projection threw on an event: its stream gets parked for that projection. */
 class ApplyFailure extends Error {
   constructor(
@@ -99,6 +102,7 @@ export class Projector {
   /** Between restarts after a failure (a read store outage): 1 s growing to 30 s, reset by a saved batch. */
   private readonly restartBackoff = createRetryBackoff(1000, 30_000);
   private lagTimer?: NodeJS.Timeout;
+  private clearTimer?: NodeJS.Timeout;
   private stopping = false;
   private caughtUpOnce = false;
   private caughtUp!: Promise<void>;
@@ -302,7 +306,7 @@ export class Projector {
       }
     }
     // A memory read store starts from 0 after a restart: only a marker still there means "unfinished".
-    if (!this.deps.readStore.durable && this.marker) await this.writeMarker(undefined);
+    if (!this.deps.readStore.durable && this.marker) this.clearMarkerSoon();
     const touched = [...touchedById.values()];
     // Removed documents (archived requests) are touched too: their cache entries must go.
     const keys = [...touchedIds].map((id) => `request:${id}`);
@@ -467,7 +471,26 @@ export class Projector {
     return chunks;
   }
 
+  /**
+   * Clears the marker of a finished batch once the projector has been idle a moment: under load
+   * the next batch's own marker replaces it, so a batch costs one marker write instead of two.
+   * A death inside that moment leaves a finished batch's marker behind; the restart then takes the
+   * next events one at a time (careful mode), which is slower but counts no attempt against them.
+   */
+  private clearMarkerSoon(): void {
+    clearTimeout(this.clearTimer);
+    this.clearTimer = setTimeout(() => {
+      void this.exclusive(async () => {
+        if (this.marker && !this.stopping) await this.writeMarker(undefined);
+      }).catch((error: unknown) =>
+        this.deps.logger.warn({ err: error, projector: this.name }, 'could not clear the attempt marker; will retry'),
+      );
+    }, MARKER_CLEAR_IDLE_MS);
+    this.clearTimer.unref();
+  }
+
   private async writeMarker(marker: AttemptMarker | undefined): Promise<void> {
+    if (marker) clearTimeout(this.clearTimer);
     await this.deps.eventStore.saveCheckpoint(this.markerName, marker ? encodeMarker(marker) : 0);
     this.marker = marker;
   }
@@ -682,6 +705,13 @@ export class Projector {
     await this.switching;
     clearTimeout(this.lagTimer);
     await this.subscription?.stop();
+    // A clean stop leaves no marker of a finished batch behind (the next start needs no care).
+    clearTimeout(this.clearTimer);
+    await this.exclusive(async () => {
+      if (!this.deps.readStore.durable && this.marker) await this.writeMarker(undefined);
+    }).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error, projector: this.name }, 'could not clear the attempt marker'),
+    );
     this.state = 'stopped';
   }
 }
