@@ -59,21 +59,45 @@ describe('MongoReadStore', () => {
   // The FerretDB outage spec's "read store down for good after FerretDB came back": mongodb 7.9's
   // server monitor checked the server on a socket that was destroyed but had not emitted `close`
   // yet, waited for a `drain` that never comes, and never checked again (see MongoClientKeeper).
-  // This puts the driver in that state on purpose, through its internals (the race itself needs a
-  // server closing every connection at once on a busy machine), and a lost application connection
-  // marks the server Unknown: without a new client every operation fails from then on.
-  it("finds the server again when the driver's server monitor gets stuck", { timeout: 60_000 }, async () => {
+  // These put the driver in such a state on purpose, through its internals (the race itself needs
+  // a server closing every connection at once on a busy machine), and a lost application
+  // connection marks the server Unknown: without a new client every operation fails from then on.
+  interface MonitoredServer {
+    monitor: {
+      connection: { socket: { destroy(): void } } | null;
+      monitorId?: { stop(): void };
+      requestCheck(): void;
+      s: { state: string };
+    };
+    handleError(error: Error): void;
+  }
+  const serverOf = (store: MongoReadStore): MonitoredServer => {
+    const client = (store as unknown as { keeper: { client: MongoClient } }).keeper.client;
+    const topology = (client as unknown as { topology: { s: { servers: Map<string, MonitoredServer> } } }).topology;
+    return [...topology.s.servers.values()][0]!;
+  };
+  const answersAgain = async (store: MongoReadStore) => {
+    const t0 = Date.now();
+    while (Date.now() - t0 < 30_000) {
+      const ok = await store.ping().then(
+        () => true,
+        () => false,
+      );
+      if (ok) return true;
+      await sleep(250);
+    }
+    return false;
+  };
+  const readsAndWrites = async (store: MongoReadStore, id: string) => {
+    const c = store.collection<{ _id: string; _position: number }>('after_stall');
+    await c.putMany([{ _id: id, _position: 1 }]);
+    expect(await c.get(id)).toEqual({ _id: id, _position: 1 });
+  };
+
+  it("finds the server again when the driver's server monitor hangs in a check", { timeout: 60_000 }, async () => {
     const store = await MongoReadStore.create(url, { dbName, monitorStallMs: 2000 });
     opened.push(store);
-    const client = (store as unknown as { keeper: { client: MongoClient } }).keeper.client;
-    interface Internals {
-      topology: { s: { servers: Map<string, MonitoredServer> } };
-    }
-    interface MonitoredServer {
-      monitor: { connection: { socket: { destroy(): void } } | null; requestCheck(): void; s: { state: string } };
-      handleError(error: Error): void;
-    }
-    const server = [...(client as unknown as Internals).topology.s.servers.values()][0]!;
+    const server = serverOf(store);
     // Past minHeartbeatFrequencyMS, so that a requested check runs at once; the monitor's connection is open.
     await sleep(700);
     expect(server.monitor.connection).not.toBeNull();
@@ -82,21 +106,25 @@ describe('MongoReadStore', () => {
     server.handleError(new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'));
     expect(server.monitor.s.state).toBe('monitoring');
 
-    const t0 = Date.now();
-    let answered = false;
-    while (!answered && Date.now() - t0 < 30_000) {
-      answered = await store.ping().then(
-        () => true,
-        () => false,
-      );
-      if (!answered) await sleep(250);
-    }
-    expect(answered, 'the read store answers again').toBe(true);
+    expect(await answersAgain(store), 'the read store answers again').toBe(true);
     expect(store.clientReplacements).toBe(1);
-    // And it reads and writes on the new client.
-    const c = store.collection<{ _id: string; _position: number }>('after_stall');
-    await c.putMany([{ _id: 'a', _position: 1 }]);
-    expect(await c.get('a')).toEqual({ _id: 'a', _position: 1 });
+    await readsAndWrites(store, 'hung');
+  });
+
+  it("finds the server again when the driver's server monitor stops checking", { timeout: 60_000 }, async () => {
+    const store = await MongoReadStore.create(url, {
+      dbName,
+      monitorStallMs: 2000,
+      clientOptions: { heartbeatFrequencyMS: 1000 },
+    });
+    opened.push(store);
+    const server = serverOf(store);
+    server.monitor.monitorId!.stop();
+    server.handleError(new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'));
+
+    expect(await answersAgain(store), 'the read store answers again').toBe(true);
+    expect(store.clientReplacements).toBe(1);
+    await readsAndWrites(store, 'stopped');
   });
 
   it('fails to start with a message naming the part and the URL, without the password', async () => {
