@@ -40,6 +40,7 @@ export class MongoClientKeeper {
   /** Whether the current client has connected (a topology that monitors). */
   private connected: boolean;
   private connecting: Promise<void> | undefined;
+  private failedConnects = 0;
   private readonly retiring = new Map<MongoClient, NodeJS.Timeout>();
   private readonly timer: NodeJS.Timeout;
   private readonly stallMs: number;
@@ -114,6 +115,7 @@ export class MongoClientKeeper {
     this.lastHeartbeatEndedAt = Date.now();
     this.connected = false;
     this.connecting = undefined;
+    this.failedConnects = 0;
     this.watch(client);
     this.connect();
     // Operations already running on the old client get their socket timeout to finish.
@@ -135,13 +137,16 @@ export class MongoClientKeeper {
         if (client !== this.current) return;
         this.connected = true;
         this.connecting = undefined;
+        this.failedConnects = 0;
         this.lastHeartbeatEndedAt = Date.now();
         this.opts.logger?.info('read store: new MongoDB client connected');
       },
       (error: unknown) => {
         if (client !== this.current) return;
         this.connecting = undefined;
-        this.opts.logger?.warn({ err: error }, 'read store: new MongoDB client not connected yet; trying again');
+        // Once per new client: the server may be down for a while yet, and readiness says so anyway.
+        if (this.failedConnects++ === 0)
+          this.opts.logger?.warn({ err: error }, 'read store: new MongoDB client not connected yet; trying again');
       },
     );
   }
