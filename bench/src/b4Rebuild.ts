@@ -5,15 +5,15 @@ import {
   MemoryReadStore,
   silentLogger,
   SqlEventStore,
+  versionedCollection,
   type ReadStore,
   type SqlClient,
 } from '@settle/platform';
-import { ALL_PROJECTIONS, Projector } from '@settle/projections';
+import { ALL_PROJECTIONS, ProjectionOperations } from '@settle/projections';
 import { dropMongoDatabase } from './cleanup.js';
 import { judge, type Ctx } from './context.js';
 import { LogGenerator } from './events.js';
 import { cpuSince, Latencies, now, round, RssSampler, type Figures } from './measure.js';
-import { timedStore } from './timedStore.js';
 import { loadPlatformModule, type MongoReadStoreLike, type MongoReadStoreModule } from './optional.js';
 import type { Row } from './report.js';
 import { SERVICES, seedEvents, tempDir, throwawayPostgres } from './services.js';
@@ -34,45 +34,63 @@ interface Rebuild {
   figures: Figures;
   processed: number;
   capped: boolean;
+  /** The version the rebuild wrote (its collections are `<name>_v<version>`). */
+  version: number;
 }
 
-/** A fresh read store and Projector from position 0, measured until caught up (or the cap). */
+/**
+ * `settle replay --projection` for every projection at once, into a fresh read store: the rebuild
+ * runner (`ProjectionOperations`) writing version 2 from position 0, measured until every
+ * projection has cut over (or the cap: the runners are then stopped at their next batch).
+ */
 async function rebuild(source: Source, readStore: ReadStore, events: number, capSeconds: number): Promise<Rebuild> {
   const latencies = new Latencies();
-  const projector = new Projector(ALL_PROJECTIONS, {
-    eventStore: timedStore(source.store, latencies),
+  const positions = new Map<string, number>();
+  const lastBatch = new Map<string, number>();
+  const operations = new ProjectionOperations({
+    eventStore: source.store,
     readStore,
+    projections: ALL_PROJECTIONS,
     logger: silentLogger(),
+    onProgress: (p) => {
+      const t = now();
+      latencies.add(t - (lastBatch.get(p.projection) ?? t0));
+      lastBatch.set(p.projection, t);
+      positions.set(p.projection, p.position);
+    },
   });
   const rss = new RssSampler();
   const cpu = process.cpuUsage();
   const t0 = now();
-  await projector.start();
+  const handles = await Promise.all(ALL_PROJECTIONS.map((p) => operations.rebuild(p.name, { actor: 'bench' })));
   let timer: NodeJS.Timeout | undefined;
   const cut = await Promise.race([
-    projector.whenCaughtUp().then(() => false),
+    Promise.all(handles.map((h) => h.done)).then(() => false),
     new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), capSeconds * 1000))),
   ]);
   clearTimeout(timer);
-  // Cut short: stopping waits for the batch in flight, which then counts, with the time it took.
-  if (cut) await projector.stop();
+  // Cut short: stopping waits for the batches in flight, which then count, with the time they took.
+  if (cut) {
+    await operations.stop();
+    await Promise.allSettled(handles.map((h) => h.done));
+  }
   const seconds = (now() - t0) / 1000;
-  const processed = cut ? Math.min(events, projector.currentPosition) : events;
-  if (!cut) await projector.stop();
+  const processed = cut ? Math.min(events, ...ALL_PROJECTIONS.map((p) => positions.get(p.name) ?? 0)) : events;
   // The batch in flight at the cap may have been the last one.
   const capped = processed < events;
   return {
     processed,
     capped,
+    version: handles[0]!.version,
     figures: {
       throughput: round(processed / seconds, 1),
       unit: 'events/s',
       count: processed,
       seconds: round(seconds, 2),
       ...latencies.summary(),
-      latencyOf: 'one projector batch (≤ 1000 events)',
+      latencyOf: 'one rebuild batch (≤ 5000 events, with any flush of held-back documents)',
       cpuSeconds: cpuSince(cpu),
-      cpuOf: 'bench process (projector + store clients)',
+      cpuOf: 'bench process (rebuild runners + store clients)',
       peakRssMb: rss.stop(),
       rssOf: 'bench process',
       extra: { logSize: events, ...(capped ? { cappedAfterSeconds: capSeconds } : {}) },
@@ -89,7 +107,7 @@ async function scanLog(source: Source, events: number): Promise<Figures> {
   let n = 0;
   const prefixes = [...new Set(ALL_PROJECTIONS.flatMap((p) => p.streamPrefixes))];
   for (;;) {
-    const batch = await source.store.readAll({ after, limit: 1000, streamPrefixes: prefixes });
+    const batch = await source.store.readAll({ after, limit: 5000, streamPrefixes: prefixes });
     if (batch.length === 0) break;
     n += batch.length;
     after = batch[batch.length - 1]!.globalPosition;
@@ -113,7 +131,7 @@ async function scanLog(source: Source, events: number): Promise<Figures> {
  * per 1000 documents into empty collections with the same indexes — as events/s of the log they
  * stand for (events ÷ seconds the raw write took).
  */
-async function rawBulkWrite(ctx: Ctx, fromDb: string, events: number): Promise<Figures> {
+async function rawBulkWrite(ctx: Ctx, fromDb: string, version: number, events: number): Promise<Figures> {
   const client = new MongoClient(SERVICES.mongo, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 60_000 });
   await client.connect();
   const rawDb = `${fromDb}_raw`;
@@ -123,7 +141,7 @@ async function rawBulkWrite(ctx: Ctx, fromDb: string, events: number): Promise<F
     const collections: [string, Document[]][] = [];
     for (const p of ALL_PROJECTIONS)
       for (const [name, indexes] of Object.entries(p.collections)) {
-        const docs = await from.collection(name).find({}).toArray();
+        const docs = await from.collection(versionedCollection(name, version)).find({}).toArray();
         collections.push([name, docs]);
         for (const ix of indexes)
           await to.collection(name).createIndex(Object.fromEntries(ix.fields), ix.unique ? { unique: true } : {});
@@ -278,7 +296,7 @@ export async function runB4(ctx: Ctx): Promise<Row[]> {
           try {
             const r = await rebuild(source, readStore, n, cap);
             done.push({ n, r });
-            const limit = isMongo ? await rawBulkWrite(ctx, dbName, r.processed) : await scanLog(source, n);
+            const limit = isMongo ? await rawBulkWrite(ctx, dbName, r.version, r.processed) : await scanLog(source, n);
             const ratio = r.figures.throughput! / limit.throughput!;
             const notes: string[] = [];
             const ups = limit.extra?.unguardedUpsertsPerSecond;

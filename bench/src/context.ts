@@ -54,6 +54,22 @@ export const QUICK: Sizes = {
   b5Events: 3_000,
 };
 
+/** `BENCH_B4_EMBEDDED` / `BENCH_B4_MONGO` (comma-separated log sizes) replace B4's sizes, e.g. to look at one size. */
+function withOverrides(sizes: Sizes): Sizes {
+  const list = (v: string | undefined) =>
+    v
+      ?.split(',')
+      .map((x) => Number(x.replaceAll('_', '')))
+      .filter((x) => Number.isInteger(x) && x > 0);
+  const embedded = list(process.env.BENCH_B4_EMBEDDED);
+  const mongo = list(process.env.BENCH_B4_MONGO);
+  return {
+    ...sizes,
+    ...(embedded?.length ? { b4Embedded: embedded } : {}),
+    ...(mongo?.length ? { b4Mongo: mongo } : {}),
+  };
+}
+
 export interface Ctx {
   quick: boolean;
   sizes: Sizes;
@@ -72,7 +88,7 @@ export function createContext(opts: { quick: boolean; profileDir?: string }): Ct
   const probes = { postgres: postgresProblem, kafka: kafkaProblem, mongo: mongoProblem };
   return {
     quick: opts.quick,
-    sizes: opts.quick ? QUICK : FULL,
+    sizes: withOverrides(opts.quick ? QUICK : FULL),
     runId,
     ...(opts.profileDir ? { profileDir: opts.profileDir } : {}),
     log: (message) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`),
