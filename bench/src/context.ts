@@ -34,8 +34,8 @@ export const FULL: Sizes = {
   b3GiveUpMs: 10_000,
   drainMaxMs: 30_000,
   b4Embedded: [10_000, 100_000, 1_000_000],
-  b4Mongo: [10_000, 100_000],
-  b4CapSeconds: 150,
+  b4Mongo: [10_000, 100_000, 1_000_000],
+  b4CapSeconds: 90,
   b5Events: 50_000,
 };
 
