@@ -23,6 +23,8 @@ const RATE_TARGET = 20_000;
 /** "Grows linearly": the per-event time at the largest size is at most this many times that at the smallest. */
 const LINEAR_TOLERANCE = 1.5;
 const SEED_CHUNK = 10_000;
+/** How long a rebuild cut at its cap may take to stop (the batches and writes in flight end first). */
+const STOP_GRACE_SECONDS = 30;
 
 interface Source {
   name: string;
@@ -46,8 +48,15 @@ interface Rebuild {
  * runner (`ProjectionOperations`) writing version 2 from position 0, measured until every
  * projection has cut over (or the cap: the runners are then stopped at their next batch).
  */
-async function rebuild(source: Source, readStore: ReadStore, events: number, capSeconds: number): Promise<Rebuild> {
+async function rebuild(
+  source: Source,
+  readStore: ReadStore,
+  events: number,
+  capSeconds: number,
+  log: (message: string) => void,
+): Promise<Rebuild> {
   const latencies = new Latencies();
+  let lastLog = now();
   const positions = new Map<string, number>();
   const lastBatch = new Map<string, number>();
   const operations = new ProjectionOperations({
@@ -57,6 +66,10 @@ async function rebuild(source: Source, readStore: ReadStore, events: number, cap
     logger: silentLogger(),
     onProgress: (p) => {
       const t = now();
+      if (t - lastLog > 15_000) {
+        lastLog = t;
+        log(`B4:   ${p.projection} at ${p.position} of ${p.headPosition}, ${p.eventsPerSecond} events/s`);
+      }
       latencies.add(t - (lastBatch.get(p.projection) ?? t0));
       lastBatch.set(p.projection, t);
       positions.set(p.projection, p.position);
@@ -74,8 +87,20 @@ async function rebuild(source: Source, readStore: ReadStore, events: number, cap
   clearTimeout(timer);
   // Cut short: stopping waits for the batches in flight, which then count, with the time they took.
   if (cut) {
-    await operations.stop();
-    await Promise.allSettled(handles.map((h) => h.done));
+    // A stalled server must not hold the run: the store is closed under a runner still waiting on it.
+    let stopTimer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      operations
+        .stop()
+        .then(() => Promise.allSettled(handles.map((h) => h.done)))
+        .then(() => true),
+      new Promise<boolean>((resolve) => (stopTimer = setTimeout(() => resolve(false), STOP_GRACE_SECONDS * 1000))),
+    ]);
+    clearTimeout(stopTimer);
+    if (!stopped)
+      throw new Error(
+        `the rebuild cut at its ${capSeconds} s cap did not stop within ${STOP_GRACE_SECONDS} s (the read store stalled?)`,
+      );
   }
   const seconds = (now() - t0) / 1000;
   const processed = cut ? Math.min(events, ...ALL_PROJECTIONS.map((p) => positions.get(p.name) ?? 0)) : events;
@@ -135,10 +160,23 @@ async function scanLog(source: Source, events: number): Promise<Figures> {
   };
 }
 
+/** A cursor's documents in arrays of `size`. */
+async function* chunks(cursor: AsyncIterable<Document>, size: number): AsyncGenerator<Document[]> {
+  let chunk: Document[] = [];
+  for await (const d of cursor) {
+    chunk.push(d);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
 /**
  * MongoDB limit: the rebuild's final documents written raw — one unordered bulkWrite of inserts
  * per 1000 documents into empty collections with the same indexes — as events/s of the log they
- * stand for (events ÷ seconds the raw write took). Cut at `capSeconds`: the rate is then over the
+ * stand for (events ÷ seconds the bulk writes took; reading them back is not timed). Cut at `capSeconds`: the rate is then over the
  * share of the documents written (events × written ÷ documents).
  */
 async function rawBulkWrite(
@@ -153,34 +191,44 @@ async function rawBulkWrite(
   await client.connect();
   const rawDb = `${fromDb}_raw`;
   try {
-    const from = client.db(fromDb);
     const to = client.db(rawDb);
-    const collections: [string, Document[]][] = [];
+    // Read chunk by chunk while writing (only the writes are timed), the collections in turn, so a
+    // write cut at the cap holds the same share of each.
+    const sources: { name: string; cursor: AsyncIterator<Document[]> }[] = [];
+    let docs = 0;
     for (const p of ALL_PROJECTIONS)
       for (const [name, indexes] of Object.entries(p.collections)) {
-        const docs = await from.collection(versionedCollection(name, version)).find({}).toArray();
-        collections.push([name, docs]);
+        const from = client.db(fromDb).collection(versionedCollection(name, version));
+        docs += await from.countDocuments({});
+        sources.push({ name, cursor: chunks(from.find({}, { batchSize: 1000 }), 1000) });
         for (const ix of indexes)
           await to.collection(name).createIndex(Object.fromEntries(ix.fields), ix.unique ? { unique: true } : {});
       }
-    const docs = collections.reduce((s, [, d]) => s + d.length, 0);
+    const collections: [string, Document[]][] = sources.map((x) => [x.name, []]);
     const latencies = new Latencies();
     const rss = new RssSampler();
     const cpu = process.cpuUsage();
-    const t0 = now();
+    let writing = 0;
     let written = 0;
-    outer: for (const [name, list] of collections)
-      for (let i = 0; i < list.length; i += 1000) {
-        if (now() - t0 > capSeconds * 1000) break outer;
-        const ops = list
-          .slice(i, i + 1000)
-          .map((document): AnyBulkWriteOperation<Document> => ({ insertOne: { document } }));
+    let open = sources;
+    while (open.length > 0 && writing < capSeconds * 1000) {
+      const still: typeof open = [];
+      for (const x of open) {
+        if (writing >= capSeconds * 1000) break;
+        const next = await x.cursor.next();
+        if (next.done) continue;
+        still.push(x);
+        const ops = next.value.map((document): AnyBulkWriteOperation<Document> => ({ insertOne: { document } }));
         const t = now();
-        await to.collection(name).bulkWrite(ops, { ordered: false });
+        await to.collection(x.name).bulkWrite(ops, { ordered: false });
         latencies.add(now() - t);
+        writing += now() - t;
         written += ops.length;
+        if (withUpserts) collections.find(([n]) => n === x.name)![1].push(...next.value);
       }
-    const seconds = (now() - t0) / 1000;
+      open = still;
+    }
+    const seconds = writing / 1000;
     const covered = docs > 0 ? Math.round((events * written) / docs) : events;
     ctx.log(
       `B4: raw bulkWrite of ${written} of ${docs} documents took ${seconds.toFixed(2)} s${written < docs ? ` (cut at ${capSeconds} s)` : ''}`,
@@ -258,20 +306,97 @@ async function postgresSource(ctx: Ctx): Promise<Source> {
   return { name: 'PostgreSQL', store, client, close: async () => (await store.close(), await db.drop()) };
 }
 
+/** One rebuild at one log size into a fresh read store (MongoDB when `mongoModule` is given), with its limit. */
+async function measureSize(
+  ctx: Ctx,
+  source: Source,
+  mongoModule: MongoReadStoreModule | string | undefined,
+  n: number,
+  cap: number,
+  left: () => number,
+  done: { n: number; r: Rebuild }[],
+): Promise<Row> {
+  const isMongo = mongoModule !== undefined;
+  const variant = isMongo ? 'MongoDB' : 'embedded (MemoryReadStore)';
+  const workload = `rebuild ${n.toLocaleString('en-US')} events, ${variant}`;
+  const targetText = isMongo ? `≥ ${RATE_TARGET.toLocaleString('en-US')} events/s` : undefined;
+  ctx.log(`B4: ${workload} (cap ${cap} s)`);
+  let readStore: ReadStore;
+  let mongo: MongoReadStoreLike | undefined;
+  const dbName = `settle_bench_${ctx.runId}_b4_${n}`;
+  if (isMongo)
+    readStore = mongo = await (mongoModule as MongoReadStoreModule).MongoReadStore.create(SERVICES.mongo, {
+      dbName,
+      // A stalled server fails the batch (the rebuild fails, and so this size) instead of hanging the run.
+      clientOptions: { socketTimeoutMS: 60_000 },
+    });
+  else readStore = new MemoryReadStore();
+  try {
+    const r = await rebuild(source, readStore, n, cap, (m) => ctx.log(m));
+    done.push({ n, r });
+    const limitCap = Math.max(5, Math.min(ctx.sizes.b4CapSeconds, Math.floor(left() - RESERVE_SECONDS / 2)));
+    const limit = isMongo
+      ? await rawBulkWrite(ctx, dbName, r.version, r.covered, limitCap, done.length === 1)
+      : await scanLog(source, n);
+    // No document written by the cap (nothing flushed yet): no limit to compare with.
+    const ratio = limit.throughput! > 0 ? r.figures.throughput! / limit.throughput! : undefined;
+    const notes: string[] = [];
+    const ups = limit.extra?.unguardedUpsertsPerSecond;
+    if (isMongo)
+      notes.push(
+        `raw writes on this server: ${limit.extra?.documentsPerSecond} documents/s as inserts` +
+          (ups !== undefined ? `, ${ups} documents/s as unguarded upserts by _id` : ''),
+      );
+    if (r.capped)
+      notes.push(
+        `cut short at its ${cap} s cap after ${r.processed.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events: the rate is over those` +
+          (isMongo
+            ? `; the limit wrote the documents written by then, which stand for ${r.covered.toLocaleString('en-US')} events (the rest were not flushed yet)`
+            : ''),
+      );
+    if (limit.extra?.cappedAfterSeconds !== undefined)
+      notes.push(
+        `the raw write was cut at ${limit.extra.cappedAfterSeconds} s after ${limit.extra.documentsWritten} of ${limit.extra.documents} documents: its rate is over those`,
+      );
+    notes.push(`source log in ${source.name}`);
+    return {
+      id: 'B4',
+      workload: r.capped ? `${workload} (capped at ${cap} s)` : workload,
+      settle: r.figures,
+      limitName: isMongo
+        ? 'raw bulkWrite (inserts) of the same final documents, as events/s'
+        : 'reading the same log in the same batches, nothing else',
+      limit,
+      ...(ratio !== undefined ? { ratio: round(ratio, 3) } : {}),
+      ...(targetText ? { target: targetText, met: judge(ctx, !r.capped && r.figures.throughput! >= RATE_TARGET) } : {}),
+      note: notes.join('; '),
+    };
+  } finally {
+    if (mongo) {
+      await mongo.close().catch(() => undefined);
+      await dropMongoDatabase(dbName, 1000).catch((error: unknown) =>
+        ctx.log(`B4: could not drop ${dbName}: ${(error as Error).message}`),
+      );
+    } else await readStore.close();
+  }
+}
+
 /** B4's own time budget inside the harness's 600 s per workload (whatever the machine's load). */
 const BUDGET_SECONDS = { quick: 140, full: 540 };
 /** Left for the limit, the clean-up and the later sizes when a rebuild's cap is decided. */
 const RESERVE_SECONDS = 20;
 
 /**
- * B4: projection rebuild from position 0 into a fresh read store, at growing log sizes: MongoDB
- * first (the target), then embedded. Every rebuild is capped so the workload ends within its
+ * B4: projection rebuild from position 0 into a fresh read store, at growing log sizes, one log
+ * (PostgreSQL, else PGlite) seeded up to each size for MongoDB (the target) and then embedded
+ * (MemoryReadStore). Every rebuild is capped so the workload ends within its
  * budget: at the configured cap, or less once the budget runs short (its rate is then over the
  * events it did, and the row says so); a size is skipped, saying why, only once the budget is spent.
  */
 export async function runB4(ctx: Ctx): Promise<Row[]> {
   const rows: Row[] = [];
   const deadline = now() + (ctx.quick ? BUDGET_SECONDS.quick : BUDGET_SECONDS.full) * 1000;
+  const budget = ctx.quick ? BUDGET_SECONDS.quick : BUDGET_SECONDS.full;
   const left = () => (deadline - now()) / 1000;
   const mongoModule = await loadPlatformModule<MongoReadStoreModule>(
     'readStore/mongoReadStore.js',
@@ -280,144 +405,118 @@ export async function runB4(ctx: Ctx): Promise<Row[]> {
   const mongoProblem = typeof mongoModule === 'string' ? mongoModule : await ctx.problem('mongo');
 
   const variants = [
-    { name: 'MongoDB', sizes: ctx.sizes.b4Mongo, problem: mongoProblem },
-    { name: 'embedded (MemoryReadStore)', sizes: ctx.sizes.b4Embedded, problem: undefined as string | undefined },
+    { name: 'MongoDB', sizes: ctx.sizes.b4Mongo, problem: mongoProblem, failure: undefined as string | undefined },
+    {
+      name: 'embedded (MemoryReadStore)',
+      sizes: ctx.sizes.b4Embedded,
+      problem: undefined as string | undefined,
+      failure: undefined as string | undefined,
+    },
   ];
-  for (const variant of variants) {
-    const isMongo = variant.name === 'MongoDB';
-    const targetText = isMongo ? `≥ ${RATE_TARGET.toLocaleString('en-US')} events/s` : undefined;
-    const skip = (workload: string, reason: string) =>
-      rows.push({ id: 'B4', workload, skipped: reason, ...(targetText ? { target: targetText } : {}) });
-    if (variant.problem) {
-      for (const n of variant.sizes)
-        skip(`rebuild ${n.toLocaleString('en-US')} events, ${variant.name}`, variant.problem);
-      continue;
-    }
-    const source = isMongo && !(await ctx.problem('postgres')) ? await postgresSource(ctx) : await embeddedSource();
-    const generator = new LogGenerator({ expected: Math.max(...variant.sizes), seed: 4 });
-    const done: { n: number; r: Rebuild }[] = [];
-    let failure: string | undefined;
-    try {
-      for (const n of variant.sizes) {
-        const workload = `rebuild ${n.toLocaleString('en-US')} events, ${variant.name}`;
-        if (failure) {
-          skip(workload, failure);
+  const done = new Map<string, { n: number; r: Rebuild }[]>(variants.map((v) => [v.name, []]));
+  const targetOf = (isMongo: boolean) =>
+    isMongo ? { target: `≥ ${RATE_TARGET.toLocaleString('en-US')} events/s` } : {};
+  const skip = (workload: string, isMongo: boolean, reason: string) =>
+    rows.push({ id: 'B4', workload, skipped: reason, ...targetOf(isMongo) });
+  for (const v of variants)
+    if (v.problem)
+      for (const n of v.sizes)
+        skip(`rebuild ${n.toLocaleString('en-US')} events, ${v.name}`, v.name === 'MongoDB', v.problem);
+  const sizes = [...new Set(variants.flatMap((v) => (v.problem ? [] : v.sizes)))].sort((a, b) => a - b);
+  if (sizes.length === 0) return rows;
+
+  // One log, seeded up to each size in turn, for both variants (PostgreSQL when it is up).
+  const source = !(await ctx.problem('postgres')) ? await postgresSource(ctx) : await embeddedSource();
+  const generator = new LogGenerator({ expected: Math.max(...sizes), seed: 4 });
+  let seedRate: number | undefined;
+  try {
+    for (const n of sizes) {
+      const here = variants.filter((v) => !v.problem && v.sizes.includes(n));
+      const name = (v: { name: string }) => `rebuild ${n.toLocaleString('en-US')} events, ${v.name}`;
+      const seedSeconds = seedRate ? (n - generator.count) / seedRate : 0;
+      if (left() < RESERVE_SECONDS + 10 || seedSeconds > left() - RESERVE_SECONDS - 30) {
+        const reason =
+          left() < RESERVE_SECONDS + 10
+            ? `not run: B4's ${budget} s budget was spent`
+            : `not run: seeding the log to ${n.toLocaleString('en-US')} events would take ≈ ${Math.round(seedSeconds)} s at the ${Math.round(seedRate!)} events/s seeded so far, more than what is left of B4's ${budget} s budget`;
+        for (const v of here) skip(name(v), v.name === 'MongoDB', v.failure ?? reason);
+        continue;
+      }
+      ctx.log(`B4: seeding ${source.name} to ${n} events`);
+      const seedStart = now();
+      const seedFrom = generator.count;
+      while (generator.count < n)
+        await seedEvents(source.client, generator.next(Math.min(SEED_CHUNK, n - generator.count)));
+      await source.client.exec('ANALYZE settle_events');
+      if (n > seedFrom) seedRate = (n - seedFrom) / Math.max(0.001, (now() - seedStart) / 1000);
+      for (const [i, v] of here.entries()) {
+        const isMongo = v.name === 'MongoDB';
+        if (v.failure) {
+          skip(name(v), isMongo, v.failure);
           continue;
         }
         if (left() < RESERVE_SECONDS + 10) {
-          skip(workload, `not run: B4's ${ctx.quick ? BUDGET_SECONDS.quick : BUDGET_SECONDS.full} s budget was spent`);
+          skip(name(v), isMongo, `not run: B4's ${budget} s budget was spent`);
           continue;
         }
+        // What is left is shared by the rebuilds still to run at this size and their limits
+        // (MongoDB's raw write takes about as long as the rebuild).
+        const later = here.slice(i + 1).length;
+        const share = (left() - RESERVE_SECONDS) / (isMongo ? 2.2 : 1.4) / (1 + later * 0.5);
+        const cap = Math.max(5, Math.min(ctx.sizes.b4CapSeconds, Math.floor(share)));
         try {
-          ctx.log(`B4: seeding ${source.name} to ${n} events`);
-          while (generator.count < n)
-            await seedEvents(source.client, generator.next(Math.min(SEED_CHUNK, n - generator.count)));
-          await source.client.exec('ANALYZE settle_events');
-          // The rebuild and its limit share what is left: MongoDB's limit takes about as long as the rebuild.
-          const share = (left() - RESERVE_SECONDS) / (isMongo ? 2.2 : 1.5);
-          const cap = Math.max(5, Math.min(ctx.sizes.b4CapSeconds, Math.floor(share)));
-
-          ctx.log(`B4: ${workload} (cap ${cap} s)`);
-          let readStore: ReadStore;
-          let mongo: MongoReadStoreLike | undefined;
-          const dbName = `settle_bench_${ctx.runId}_b4_${n}`;
-          if (isMongo)
-            readStore = mongo = await (mongoModule as MongoReadStoreModule).MongoReadStore.create(SERVICES.mongo, {
-              dbName,
-              // A stalled server fails the batch (the rebuild fails, and so this size) instead of hanging the run.
-              clientOptions: { socketTimeoutMS: 60_000 },
-            });
-          else readStore = new MemoryReadStore();
-          try {
-            const r = await rebuild(source, readStore, n, cap);
-            done.push({ n, r });
-            const limitCap = Math.max(5, Math.floor(left() - RESERVE_SECONDS / 2));
-            const limit = isMongo
-              ? await rawBulkWrite(ctx, dbName, r.version, r.covered, limitCap, done.length === 1)
-              : await scanLog(source, n);
-            // No document written by the cap (nothing flushed yet): no limit to compare with.
-            const ratio = limit.throughput! > 0 ? r.figures.throughput! / limit.throughput! : undefined;
-            const notes: string[] = [];
-            const ups = limit.extra?.unguardedUpsertsPerSecond;
-            if (isMongo)
-              notes.push(
-                `raw writes on this server: ${limit.extra?.documentsPerSecond} documents/s as inserts` +
-                  (ups !== undefined ? `, ${ups} documents/s as unguarded upserts by _id` : ''),
-              );
-            if (r.capped)
-              notes.push(
-                `cut short at its ${cap} s cap after ${r.processed.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events: the rate is over those` +
-                  (isMongo
-                    ? `; the limit wrote the documents written by then, which stand for ${r.covered.toLocaleString('en-US')} events (the rest were held back)`
-                    : ''),
-              );
-            if (limit.extra?.cappedAfterSeconds !== undefined)
-              notes.push(
-                `the raw write was cut at ${limit.extra.cappedAfterSeconds} s after ${limit.extra.documentsWritten} of ${limit.extra.documents} documents: its rate is over those`,
-              );
-            notes.push(`source log in ${source.name}`);
-            rows.push({
-              id: 'B4',
-              workload: r.capped ? `${workload} (capped at ${cap} s)` : workload,
-              settle: r.figures,
-              limitName: isMongo
-                ? 'raw bulkWrite (inserts) of the same final documents, as events/s'
-                : 'reading the same log in the same batches, nothing else',
-              limit,
-              ...(ratio !== undefined ? { ratio: round(ratio, 3) } : {}),
-              ...(targetText
-                ? { target: targetText, met: judge(ctx, !r.capped && r.figures.throughput! >= RATE_TARGET) }
-                : {}),
-              note: notes.join('; '),
-            });
-          } finally {
-            if (mongo) {
-              await mongo.close().catch(() => undefined);
-              await dropMongoDatabase(dbName, 1000).catch((error: unknown) =>
-                ctx.log(`B4: could not drop ${dbName}: ${(error as Error).message}`),
-              );
-            } else await readStore.close();
-          }
+          const measured = await measureSize(
+            ctx,
+            source,
+            isMongo ? mongoModule : undefined,
+            n,
+            cap,
+            left,
+            done.get(v.name)!,
+          );
+          rows.push({ ...measured, workload: measured.workload ?? name(v) });
         } catch (error) {
           // A server failing mid-run (FerretDB stalls under load) costs this variant, not the run.
-          failure = `not run: the rebuild of ${n.toLocaleString('en-US')} events failed (${(error as Error).message})`;
-          ctx.log(`B4: ${workload} failed: ${(error as Error).message}`);
-          skip(workload, `failed: ${(error as Error).message}`);
+          v.failure = `not run: the rebuild of ${n.toLocaleString('en-US')} events failed (${(error as Error).message})`;
+          ctx.log(`B4: ${name(v)} failed: ${(error as Error).message}`);
+          skip(name(v), isMongo, `failed: ${(error as Error).message}`);
         }
       }
-      // A rebuild cut at the cap still has a rate (over the events it did), at a larger log.
-      const measured = done.filter((d) => d.r.processed > 0);
-      if (measured.length >= 2) {
-        const small = measured[0]!;
-        const large = measured[measured.length - 1]!;
-        // Linear time means a constant rate: the large log's rate against the small one's.
-        const ratio = large.r.figures.throughput! / small.r.figures.throughput!;
-        rows.push({
-          id: 'B4',
-          workload: `rebuild time growth ${small.n.toLocaleString('en-US')} → ${large.n.toLocaleString('en-US')} events, ${variant.name}`,
-          settle: { ...large.r.figures },
-          limitName: `the rate at ${small.n.toLocaleString('en-US')} events (linear growth keeps it)`,
-          limit: { ...small.r.figures },
-          ratio: round(ratio, 3),
-          target: `linear: ≥ ${Math.round(100 / LINEAR_TOLERANCE)}% of the small log's rate`,
-          met: judge(ctx, ratio >= 1 / LINEAR_TOLERANCE),
-          ...(large.r.capped
-            ? {
-                note: `the ${large.n.toLocaleString('en-US')}-event rebuild was cut at its cap after ${large.r.processed.toLocaleString('en-US')} events; its rate is over those`,
-              }
-            : {}),
-        });
-      } else if (isMongo || variant.sizes.length > 1) {
-        rows.push({
-          id: 'B4',
-          workload: `rebuild time growth, ${variant.name}`,
-          skipped: `needs two rebuilds; this run measured ${measured.length}`,
-          target: 'linear',
-        });
-      }
-    } finally {
-      await source.close();
     }
+  } finally {
+    await source.close();
+  }
+  for (const v of variants) {
+    if (v.problem) continue;
+    // A rebuild cut at the cap still has a rate (over the events it did), at a larger log.
+    const measured = done.get(v.name)!.filter((d) => d.r.processed > 0);
+    if (measured.length >= 2) {
+      const small = measured[0]!;
+      const large = measured[measured.length - 1]!;
+      // Linear time means a constant rate: the large log's rate against the small one's.
+      const ratio = large.r.figures.throughput! / small.r.figures.throughput!;
+      rows.push({
+        id: 'B4',
+        workload: `rebuild time growth ${small.n.toLocaleString('en-US')} → ${large.n.toLocaleString('en-US')} events, ${v.name}`,
+        settle: { ...large.r.figures },
+        limitName: `the rate at ${small.n.toLocaleString('en-US')} events (linear growth keeps it)`,
+        limit: { ...small.r.figures },
+        ratio: round(ratio, 3),
+        target: `linear: ≥ ${Math.round(100 / LINEAR_TOLERANCE)}% of the small log's rate`,
+        met: judge(ctx, ratio >= 1 / LINEAR_TOLERANCE),
+        ...(large.r.capped
+          ? {
+              note: `the ${large.n.toLocaleString('en-US')}-event rebuild was cut at its cap after ${large.r.processed.toLocaleString('en-US')} events; its rate is over those`,
+            }
+          : {}),
+      });
+    } else if (v.name === 'MongoDB' || v.sizes.length > 1)
+      rows.push({
+        id: 'B4',
+        workload: `rebuild time growth, ${v.name}`,
+        skipped: `needs two rebuilds; this run measured ${measured.length}`,
+        target: 'linear',
+      });
   }
   return rows;
 }

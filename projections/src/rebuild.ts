@@ -82,7 +82,7 @@ export interface ProjectionOperationsDeps {
   batchSize?: number;
   /**
    * Events applied between writes of the held-back changes (each followed by a checkpoint; default
-   * 100 000, sooner once 20 000 documents changed): what a crash costs a resumed rebuild.
+   * 100 000, sooner once 10 000 documents changed): what a crash costs a resumed rebuild.
    */
   flushEvents?: number;
   /** Called after each batch (CLI progress bars). */
@@ -232,7 +232,6 @@ export class ProjectionOperations {
       routedReadStore(readStore, (c) => (owned.has(c) ? versionedCollection(c, version) : c)),
       !resumed,
       (at) => readStore.saveCheckpoint(checkpoint, at),
-      this.deps.flushEvents ?? FLUSH_EVENTS,
     );
     const batchSize = this.deps.batchSize ?? 5000;
     let position = startAt;
@@ -268,7 +267,6 @@ export class ProjectionOperations {
         const last = batch[batch.length - 1]!.globalPosition;
         next = readPage(last);
         const uow = new UnitOfWork(target);
-        target.beginBatch(batch[0]!.globalPosition, last, uow);
         await projection.prefetch?.(batch, uow);
         for (const [i, e] of batch.entries()) {
           if (skipped.has(e.id)) continue;
@@ -479,15 +477,9 @@ export class ProjectionOperations {
 /** Documents a rebuild keeps in memory per collection (most lifecycles finish within far fewer). */
 const REBUILD_CACHE_DOCS = 50_000;
 /** Changed documents held back before they are written and the checkpoint moves. */
-const FLUSH_DIRTY_DOCS = 20_000;
+const FLUSH_DIRTY_DOCS = 10_000;
 /** Events applied before the changes are written and the checkpoint moves, however few documents changed. */
 const FLUSH_EVENTS = 100_000;
-/**
- * A document changed within this many positions of a (non-final) flush is held back for the next
- * one: it is likely to change again (a lifecycle in flight, today's counters), and writing it now
- * would cost an update later (FerretDB: ~6 ms each, against ~0.3 ms per inserted document).
- */
-const HOLD_POSITIONS = 5000;
 /** Documents per bulk write, and bulk writes in flight at once, when held-back changes are written. */
 const WRITE_CHUNK = 1000;
 const WRITES_IN_FLIGHT = 3;
@@ -498,10 +490,6 @@ interface CacheEntry {
   /** What the store holds (null: nothing; undefined: not known). */
   stored: ReadDoc | null | undefined;
   dirty: boolean;
-  /** While dirty: the first position of the batch that first changed it since it was last written. */
-  since: number;
-  /** The last position of the batch that last changed it. */
-  last: number;
 }
 
 interface CollectionWrite {
@@ -516,34 +504,28 @@ interface CollectionWrite {
  * what it folded in memory and writes changed documents only at a flush, in the background while
  * the next batches are folded, after which the checkpoint moves. A document folded several times
  * between flushes is written once, mostly as a plain insert (FerretDB takes about 0.3 ms per
- * inserted document and 6 ms per updated one), and one changed just before a flush is held back
- * for the next one. It reads only what it does not know: in a fresh version a document it never
- * saw does not exist, and it remembers which documents it wrote and forgot.
+ * inserted document and 6 ms per updated one). It reads only what it does not know: in a fresh
+ * version a document it never saw does not exist, and it remembers which documents it wrote and
+ * forgot (past `REBUILD_CACHE_DOCS`), so a large log costs no reads either.
  *
- * The checkpoint saved after a write is the position before the first change still held back, so
- * a crash loses only unwritten changes: the resumed rebuild starts there, and the documents'
- * own positions skip the events already in what was written.
+ * Every flush writes every change (no document is held back past it: a projection may read one
+ * document to update another, so what is stored must be the fold up to one position), and the
+ * checkpoint moves to that position once the write has landed. A crash loses the unwritten
+ * changes only: the rebuild resumes at the last checkpoint, where the documents' own positions
+ * skip what was written.
  */
 class RebuildCache implements ReadStore {
   private readonly docs = new Map<string, Map<string, CacheEntry>>();
   /** Fresh version only: ids written and then forgotten (trimmed), per collection; the rest do not exist. */
   private readonly forgotten = new Map<string, Set<string>>();
   private dirtyCount = 0;
-  private batchFirst = 0;
-  private batchLast = 0;
-  private unit: UnitOfWork | undefined;
   private pending: Promise<void> | undefined;
-  private readonly holdPositions: number;
 
   constructor(
     private readonly store: ReadStore,
     private readonly fresh: boolean,
     private readonly saveCheckpoint_: (position: number) => Promise<void>,
-    private readonly maxHeldEvents: number,
-  ) {
-    // A small flush interval (tests) holds back proportionally less.
-    this.holdPositions = Math.min(HOLD_POSITIONS, Math.max(1, Math.floor(maxHeldEvents / 5)));
-  }
+  ) {}
 
   get name() {
     return this.store.name;
@@ -555,13 +537,6 @@ class RebuildCache implements ReadStore {
   /** Whether enough changes are held back to write them now. */
   get wantsFlush(): boolean {
     return this.dirtyCount >= FLUSH_DIRTY_DOCS;
-  }
-
-  /** The positions of the batch whose changes come next (the UnitOfWork commits it as a whole). */
-  beginBatch(first: number, last: number, unit: UnitOfWork): void {
-    this.batchFirst = first;
-    this.batchLast = last;
-    this.unit = unit;
   }
 
   private cache(name: string) {
@@ -582,7 +557,7 @@ class RebuildCache implements ReadStore {
       c.set(id, e);
       return e;
     }
-    e = { current: null, stored: this.knowsAbsent(name, id) ? null : undefined, dirty: false, since: 0, last: 0 };
+    e = { current: null, stored: this.knowsAbsent(name, id) ? null : undefined, dirty: false };
     c.set(id, e);
     return e;
   }
@@ -604,13 +579,8 @@ class RebuildCache implements ReadStore {
   private change(name: string, id: string, doc: ReadDoc | null): void {
     const e = this.entry(name, id);
     e.current = doc;
-    if (!e.dirty) {
-      this.dirtyCount++;
-      // A removal has no position of its own: the batch's first stands for it (replaying more is harmless).
-      e.since = this.unit?.firstChange(name, id) ?? this.batchFirst;
-    }
+    if (!e.dirty) this.dirtyCount++;
     e.dirty = true;
-    e.last = doc ? doc._position : this.batchLast;
   }
 
   /** Waits for the write in flight, if any; rethrows its failure. */
@@ -626,25 +596,17 @@ class RebuildCache implements ReadStore {
   }
 
   /**
-   * Writes the held-back changes, then moves the checkpoint. Not final: documents changed within
-   * `holdPositions` of `position` stay held (unless held for `maxHeldEvents` already), and the
-   * write runs in the background (the next flush, or a read of the store, waits for it).
+   * Writes the held-back changes (the fold up to `position`), then moves the checkpoint there. Not
+   * final: the write runs in the background (the next flush, or a read of the store, waits for it).
    */
   async flush(position: number, opts: { final?: boolean } = {}): Promise<void> {
     await this.awaitPending();
     const final = opts.final ?? false;
     const plan: CollectionWrite[] = [];
-    let heldSince = Infinity;
-    let held = 0;
     for (const [name, c] of this.docs) {
       const w: CollectionWrite = { name, writes: [], stored: new Map(), deletes: [] };
       for (const [id, e] of c) {
         if (!e.dirty) continue;
-        if (!final && e.last > position - this.holdPositions && e.since > position - this.maxHeldEvents) {
-          heldSince = Math.min(heldSince, e.since);
-          held++;
-          continue;
-        }
         if (e.current) {
           w.writes.push(e.current);
           if (e.stored !== undefined) w.stored.set(id, e.stored);
@@ -656,9 +618,8 @@ class RebuildCache implements ReadStore {
       if (w.writes.length > 0 || w.deletes.length > 0) plan.push(w);
       this.trim(name);
     }
-    this.dirtyCount = held;
-    const checkpoint = heldSince === Infinity ? position : heldSince - 1;
-    const work = this.write(plan).then(() => this.saveCheckpoint_(checkpoint));
+    this.dirtyCount = 0;
+    const work = this.write(plan).then(() => this.saveCheckpoint_(position));
     if (final) return work;
     work.catch(() => undefined);
     this.pending = work;

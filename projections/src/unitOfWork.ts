@@ -30,8 +30,6 @@ export class UnitOfWork {
   private readonly dirty = new Map<string, Set<string>>();
   private readonly deleted = new Map<string, Set<string>>();
   private readonly touchedIds = new Map<string, Set<string>>();
-  /** Position of the event that first changed each document in this unit (write-behind checkpoints). */
-  private readonly firstChanges = new Map<string, Map<string, number>>();
 
   constructor(private readonly store: ReadStore) {}
 
@@ -85,9 +83,6 @@ export class UnitOfWork {
     let d = this.dirty.get(collection);
     if (!d) this.dirty.set(collection, (d = new Set()));
     d.add(id);
-    let f = this.firstChanges.get(collection);
-    if (!f) this.firstChanges.set(collection, (f = new Map()));
-    if (!f.has(id)) f.set(id, event.globalPosition);
     return doc;
   }
 
@@ -100,11 +95,6 @@ export class UnitOfWork {
     let d = this.deleted.get(collection);
     if (!d) this.deleted.set(collection, (d = new Set()));
     d.add(id);
-  }
-
-  /** The position of the event that first changed this document in this unit (not for removals). */
-  firstChange(collection: string, id: string): number | undefined {
-    return this.firstChanges.get(collection)?.get(id);
   }
 
   /** The current documents of `ids` as this unit sees them. */
