@@ -151,6 +151,8 @@ export const requestsProjection: Projection = {
         ],
       },
       { fields: [['authId', 1]], unique: true },
+      // The scheduler's due merchant notifications (only requests with one pending have the field).
+      { fields: [['notifyNextAttemptAt', 1]] },
     ],
   },
   streamPrefixes: ['request-'],
