@@ -37,14 +37,6 @@ export async function electLeader(opts: LeaderElectionOptions): Promise<LeaderEl
     { partitions: 1, replicationFactor: opts.replicationFactor },
     opts.logger,
   );
-  const consumer: Consumer = opts.kafka.consumer({
-    groupId: opts.groupId,
-    sessionTimeout: opts.sessionTimeoutMs,
-    heartbeatInterval: opts.heartbeatIntervalMs,
-    rebalanceTimeout: opts.rebalanceTimeoutMs,
-    maxWaitTimeInMs: Math.min(1000, opts.heartbeatIntervalMs),
-    allowAutoTopicCreation: false,
-  });
   let leader = false;
   let chain = Promise.resolve();
   const set = (next: boolean, why: string) => {
@@ -65,23 +57,69 @@ export async function electLeader(opts: LeaderElectionOptions): Promise<LeaderEl
   };
   let onFirstJoin!: () => void;
   const joined = new Promise<void>((resolve) => (onFirstJoin = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    const partitions = e.payload.memberAssignment[opts.leaseTopic] ?? [];
-    void set(partitions.includes(0), 'group joined').then(onFirstJoin);
-  });
-  consumer.on(consumer.events.REBALANCING, () => void set(false, 'rebalancing'));
-  consumer.on(consumer.events.CRASH, () => void set(false, 'crashed'));
-  consumer.on(consumer.events.STOP, () => void set(false, 'stopped'));
-  await consumer.connect();
-  await consumer.subscribe({ topics: [opts.leaseTopic], fromBeginning: false });
-  await consumer.run({ eachMessage: async () => undefined });
+  let stopped = false;
+  let consumer: Consumer | undefined;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let restarts = 0;
+
+  const start = async (): Promise<void> => {
+    const c: Consumer = opts.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs,
+      heartbeatInterval: opts.heartbeatIntervalMs,
+      rebalanceTimeout: opts.rebalanceTimeoutMs,
+      maxWaitTimeInMs: Math.min(1000, opts.heartbeatIntervalMs),
+      allowAutoTopicCreation: false,
+    });
+    consumer = c;
+    c.on(c.events.GROUP_JOIN, (e) => {
+      restarts = 0;
+      const partitions = e.payload.memberAssignment[opts.leaseTopic] ?? [];
+      void set(partitions.includes(0), 'group joined').then(onFirstJoin);
+    });
+    c.on(c.events.REBALANCING, () => void set(false, 'rebalancing'));
+    c.on(c.events.CRASH, (e) => {
+      void set(false, 'crashed');
+      // kafkajs restarts a crashed consumer only after a retriable error. After another one (seen:
+      // "Failed to find group coordinator" while Kafka was stopped) it stays stopped, and this
+      // process would never lead again: no event would reach Kafka until a restart.
+      if (!e.payload.restart) restartLater(e.payload.error);
+    });
+    c.on(c.events.STOP, () => void set(false, 'stopped'));
+    await c.connect();
+    await c.subscribe({ topics: [opts.leaseTopic], fromBeginning: false });
+    await c.run({ eachMessage: async () => undefined });
+  };
+
+  /** A new consumer after a backoff (1 s doubling up to 30 s), until one starts or `stop()`. */
+  const restartLater = (error: unknown): void => {
+    if (stopped || restartTimer) return;
+    const delay = Math.min(30_000, 1000 * 2 ** restarts++);
+    opts.logger.warn(
+      { err: error, group: opts.groupId, retryInMs: delay },
+      'forwarder election consumer stopped after a crash kafkajs does not restart; starting a new one',
+    );
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (stopped) return;
+      void (async () => {
+        await consumer?.disconnect().catch(() => undefined);
+        if (!stopped) await start();
+      })().catch((failure: unknown) => restartLater(failure));
+    }, delay);
+    restartTimer.unref();
+  };
+
+  await start();
   await joined;
   return {
     get leader() {
       return leader;
     },
     async stop() {
-      await consumer.disconnect();
+      stopped = true;
+      clearTimeout(restartTimer);
+      await consumer?.disconnect();
       await set(false, 'stopped');
     },
   };
