@@ -135,6 +135,8 @@ export class KafkaGroupConsumer implements Consumer {
   private readonly pending = new Map<number, number>();
   private settledUpTo = 0;
   private stopped = false;
+  private relaunchTimer: NodeJS.Timeout | undefined;
+  private relaunches = 0;
   private readonly backoff: ExponentialBackoff<unknown>;
 
   constructor(private readonly deps: GroupConsumerDeps) {
@@ -153,6 +155,26 @@ export class KafkaGroupConsumer implements Consumer {
   }
 
   async start(): Promise<void> {
+    const { groupId, settings } = this.deps;
+    const joined = await this.launch();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), settings.joinTimeoutMs)),
+    );
+    const outcome = await Promise.race([joined, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      await this.stop();
+      throw new SettleError(
+        ERR_BUS_UNAVAILABLE,
+        `Kafka consumer group ${groupId} did not join within ${settings.joinTimeoutMs} ms`,
+        503,
+      );
+    }
+  }
+
+  /** A kafkajs consumer in the group, running; resolves to a promise of its first join. */
+  private async launch(): Promise<Promise<void>> {
     const { kafka, groupId, settings, logger } = this.deps;
     const consumer = kafka.consumer({
       groupId,
@@ -170,6 +192,7 @@ export class KafkaGroupConsumer implements Consumer {
         { group: this.deps.group, assignment: e.payload.memberAssignment, leader: e.payload.isLeader },
         'Kafka consumer joined its group',
       );
+      this.relaunches = 0;
       onJoin();
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -177,6 +200,9 @@ export class KafkaGroupConsumer implements Consumer {
         { err: e.payload.error, group: this.deps.group, restart: e.payload.restart },
         e.payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer crashed and stopped',
       );
+      // kafkajs restarts a crashed consumer only after a retriable error; after another one (e.g.
+      // "Failed to find group coordinator" while Kafka restarts) this member would be gone for good.
+      if (!e.payload.restart && consumer === this.consumer) this.relaunchLater(e.payload.error);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.deps.topics, fromBeginning: true });
@@ -189,20 +215,29 @@ export class KafkaGroupConsumer implements Consumer {
       partitionsConsumedConcurrently: Math.max(1, Math.min(this.deps.concurrency, 16)),
       eachBatch: (payload) => this.onBatch(payload),
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>(
-      (resolve) => (timer = setTimeout(() => resolve('timeout'), settings.joinTimeoutMs)),
+    return joined;
+  }
+
+  /**
+   * A new kafkajs consumer after a backoff (1 s doubling up to 30 s), until one runs or `stop()`.
+   * Messages the crashed one had fetched and not resolved are redelivered (at least once).
+   */
+  private relaunchLater(error: unknown): void {
+    if (this.stopped || this.relaunchTimer) return;
+    const delay = Math.min(30_000, 1000 * 2 ** this.relaunches++);
+    this.deps.logger.warn(
+      { err: error, group: this.deps.group, retryInMs: delay },
+      'starting a new Kafka consumer for the group',
     );
-    const outcome = await Promise.race([joined, timedOut]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      await this.stop();
-      throw new SettleError(
-        ERR_BUS_UNAVAILABLE,
-        `Kafka consumer group ${groupId} did not join within ${settings.joinTimeoutMs} ms`,
-        503,
-      );
-    }
+    this.relaunchTimer = setTimeout(() => {
+      this.relaunchTimer = undefined;
+      if (this.stopped) return;
+      void (async () => {
+        await this.consumer?.disconnect().catch(() => undefined);
+        if (!this.stopped) await this.launch();
+      })().catch((failure: unknown) => this.relaunchLater(failure));
+    }, delay);
+    this.relaunchTimer.unref();
   }
 
   private addPending(position: number): void {
@@ -383,6 +418,7 @@ export class KafkaGroupConsumer implements Consumer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.relaunchTimer);
     // Retries and waiting messages give up at once; handlers already running finish, and kafkajs
     // commits what was resolved before leaving the group (the rest is redelivered to a member).
     for (const ctrl of this.active) ctrl.abort();

@@ -4,11 +4,13 @@ import type { Admin, Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../logger.js';
 import { electLeader } from './forwarderLeader.js';
+import { defaultConsumerSettings, KafkaGroupConsumer } from './kafkaConsumer.js';
 
 /**
- * The election's reaction to what kafkajs reports, with a stand-in for kafkajs's consumer (a real
- * broker cannot be made to crash a consumer with a non-retriable error on demand; the Kafka outage
- * in cli/src/outages.int.test.ts is where it was seen against a real one).
+ * What the forwarder election and the group consumers do when kafkajs reports a crash, with a
+ * stand-in for kafkajs's consumer (a real broker cannot be made to crash a consumer with a
+ * non-retriable error on demand; the Kafka outage in cli/src/outages.int.test.ts is where it was
+ * seen against a real one: "Failed to find group coordinator" while Kafka was stopped).
  */
 const LEASE = 'test.forwarder-lease';
 const EVENTS = { GROUP_JOIN: 'group_join', REBALANCING: 'rebalancing', CRASH: 'crash', STOP: 'stop' };
@@ -39,7 +41,7 @@ class FakeConsumer extends EventEmitter {
   }
 }
 
-function setUp() {
+function fakeKafka() {
   const consumers: FakeConsumer[] = [];
   const kafka = {
     consumer: () => {
@@ -48,6 +50,11 @@ function setUp() {
       return c;
     },
   } as unknown as Kafka;
+  return { consumers, kafka };
+}
+
+function setUp() {
+  const { consumers, kafka } = fakeKafka();
   const admin = {
     listTopics: async () => [LEASE],
     fetchTopicMetadata: async () => ({ topics: [{ name: LEASE, partitions: [{ partitionId: 0, leader: 0 }] }] }),
@@ -104,5 +111,46 @@ describe('forwarder leader election', () => {
     await sleep(1300);
     expect(consumers).toHaveLength(1);
     expect(leading.leader).toBe(false);
+  });
+});
+
+describe('Kafka group consumer', () => {
+  const start = async () => {
+    const { consumers, kafka } = fakeKafka();
+    const consumer = new KafkaGroupConsumer({
+      kafka,
+      groupId: 'test.dispatcher',
+      group: 'dispatcher',
+      topics: ['test.request'],
+      streamPrefixes: ['request-'],
+      concurrency: 4,
+      handler: async () => undefined,
+      logger: silentLogger(),
+      settings: { ...defaultConsumerSettings, joinTimeoutMs: 5000 },
+      sendToDlq: async () => undefined,
+    });
+    await consumer.start();
+    return { consumers, consumer };
+  };
+
+  it('starts a new kafkajs consumer in the group after a crash kafkajs does not restart', async () => {
+    const { consumers, consumer } = await start();
+    consumers[0]!.crash(false);
+    await sleep(1300);
+    expect(consumers).toHaveLength(2);
+    expect(consumers[1]!.connected).toBe(true);
+    await consumer.stop();
+    expect(consumers[1]!.connected).toBe(false);
+  });
+
+  it('leaves a crash kafkajs restarts to kafkajs, and starts nothing more once stopped', async () => {
+    const { consumers, consumer } = await start();
+    consumers[0]!.crash(true);
+    await sleep(1300);
+    expect(consumers).toHaveLength(1);
+    consumers[0]!.crash(false);
+    await consumer.stop();
+    await sleep(1300);
+    expect(consumers).toHaveLength(1);
   });
 });
