@@ -98,6 +98,8 @@ export const merchantStatsProjection: Projection = {
   },
   streamPrefixes: ['request-'],
   async prefetch(events, uow) {
+    // Indexed at the stream's first event (RequestRegistered): none to read before that.
+    uow.absent(MERCHANT_STATS_REQUESTS, events.filter((e) => e.streamPosition === 0).map(requestIdOf));
     await uow.prefetch(MERCHANT_STATS_REQUESTS, events.map(requestIdOf));
   },
   async apply(stored, uow) {

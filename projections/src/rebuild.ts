@@ -672,7 +672,7 @@ class RebuildCache implements ReadStore {
     return {
       get: async (id) => (await getMany([id])).get(id) ?? null,
       getMany,
-      putMany: (docs) => inner.putMany(docs),
+      putMany: (docs, stored) => inner.putMany(docs, stored),
       replaceMany: async (docs) => {
         for (const d of docs) this.change(name, d._id, d);
       },

@@ -157,6 +157,8 @@ export const requestsProjection: Projection = {
   },
   streamPrefixes: ['request-'],
   async prefetch(events, uow) {
+    // A request's document is created by its stream's first event: none to read before that.
+    uow.absent(REQUESTS, events.filter((e) => e.streamPosition === 0).map(requestIdOf));
     await uow.prefetch(REQUESTS, events.map(requestIdOf));
   },
   async apply(event, uow) {

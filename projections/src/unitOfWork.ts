@@ -27,6 +27,8 @@ async function fromStore<T>(read: () => Promise<T>): Promise<T> {
  */
 export class UnitOfWork {
   private readonly loaded = new Map<string, Map<string, ReadDoc | null>>();
+  /** The copies as read from the store (untouched by folds): `putMany`'s first round needs no read. */
+  private readonly fetched = new Map<string, Map<string, ReadDoc | null>>();
   private readonly dirty = new Map<string, Set<string>>();
   private readonly deleted = new Map<string, Set<string>>();
   private readonly touchedIds = new Map<string, Set<string>>();
@@ -39,18 +41,37 @@ export class UnitOfWork {
     return c;
   }
 
+  /** Keeps what the store answered for `id`, and a copy of it that folds cannot change. */
+  private remember(collection: string, id: string, doc: ReadDoc | null): void {
+    this.cache(collection).set(id, doc);
+    let f = this.fetched.get(collection);
+    if (!f) this.fetched.set(collection, (f = new Map()));
+    f.set(id, doc && structuredClone(doc));
+  }
+
+  /**
+   * Documents that cannot be stored yet, so need no read: each is keyed by a stream whose first
+   * event is among this unit's events (a projection sees a stream's events in order, so nothing
+   * before that one made it). They fold from nothing. Should one exist after all (a batch applied
+   * again after a crash), the fold is the same and the position guard of the write settles it.
+   */
+  absent(collection: string, ids: string[]): void {
+    const c = this.cache(collection);
+    for (const id of ids) if (!c.has(id)) this.remember(collection, id, null);
+  }
+
   /** Loads many documents in one round trip (call before a batch to avoid one read per document). */
   async prefetch(collection: string, ids: string[]): Promise<void> {
     const c = this.cache(collection);
     const missing = [...new Set(ids)].filter((id) => !c.has(id));
     if (missing.length === 0) return;
     const found = await fromStore(() => this.store.collection(collection).getMany(missing));
-    for (const id of missing) c.set(id, found.get(id) ?? null);
+    for (const id of missing) this.remember(collection, id, found.get(id) ?? null);
   }
 
   async get<T extends ReadDoc>(collection: string, id: string): Promise<T | null> {
     const c = this.cache(collection);
-    if (!c.has(id)) c.set(id, await fromStore(() => this.store.collection(collection).get(id)));
+    if (!c.has(id)) this.remember(collection, id, await fromStore(() => this.store.collection(collection).get(id)));
     return c.get(id) as T | null;
   }
 
@@ -120,7 +141,7 @@ export class UnitOfWork {
       [...this.dirty.keys()].map((collection) =>
         opts.fresh
           ? this.store.collection(collection).replaceMany(this.changes(collection))
-          : this.store.collection(collection).putMany(this.changes(collection)),
+          : this.store.collection(collection).putMany(this.changes(collection), this.fetched.get(collection)),
       ),
     );
     await Promise.all(

@@ -30,8 +30,10 @@ export interface ReadCollection<T extends ReadDoc> {
   /**
    * Upserts whole documents, each only if the stored copy is older (lower `_position`):
    * re-applying a batch after a crash changes nothing.
+   * `stored`: the stored copy of each document (null: none) as the caller last read it, a hint
+   * that saves a read (a copy that changed since is read again, never trusted).
    */
-  putMany(docs: T[]): Promise<void>;
+  putMany(docs: T[], stored?: ReadonlyMap<string, T | null>): Promise<void>;
   /**
    * Upserts whole documents without the position guard, in one bulk: for a collection with a
    * single writer that has already folded each document (a rebuild filling a fresh version).

@@ -184,6 +184,38 @@ export function describeReadStoreContract(
       expect(await c.get('a')).toEqual({ _id: 'a', _position: 4, v: 4 });
     });
 
+    it('trusts no stale stored copy the writer passes along: the write lands as if none were given', async () => {
+      const c = fresh();
+      await c.putMany([
+        { _id: 'changed', _position: 1, old: true },
+        { _id: 'appeared', _position: 1, old: true },
+        { _id: 'gone', _position: 1, old: true },
+        { _id: 'same', _position: 1, old: true },
+      ]);
+      // What the writer read before folding...
+      const seen = new Map<string, Doc | null>(await c.getMany(['changed', 'gone', 'same']));
+      seen.set('appeared', null);
+      // ...then someone else wrote: a newer copy with another field, an insert, a removal.
+      await c.putMany([{ _id: 'changed', _position: 2, other: 'x' }]);
+      await c.deleteMany(['appeared', 'gone']);
+      await c.putMany([{ _id: 'appeared', _position: 2, other: 'y' }]);
+      await c.putMany(
+        [
+          { _id: 'changed', _position: 3, v: 3 },
+          { _id: 'appeared', _position: 3, v: 3 },
+          { _id: 'gone', _position: 3, v: 3 },
+          { _id: 'same', _position: 3, v: 3 },
+        ],
+        seen,
+      );
+      expect(await c.find({ sort: [['_id', 1]] })).toEqual(
+        ['appeared', 'changed', 'gone', 'same'].map((_id) => ({ _id, _position: 3, v: 3 })),
+      );
+      // A stale copy must not make an older write win either.
+      await c.putMany([{ _id: 'same', _position: 2, v: 2 }], new Map([['same', { _id: 'same', _position: 1 }]]));
+      expect(await c.get('same')).toEqual({ _id: 'same', _position: 3, v: 3 });
+    });
+
     it('converges to the highest position under concurrent writers', async () => {
       const c = fresh();
       const positions = Array.from({ length: 20 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
