@@ -145,6 +145,8 @@ export async function startSettleChild(opts: {
   dataDir: string;
   env?: Record<string, string>;
   cpuProfile?: { dir: string; name: string };
+  /** How long readiness may take (default 90 s; a long log to project takes longer). */
+  readyTimeoutMs?: number;
 }): Promise<Child> {
   const [http, grpc, sandbox] = [await freePort(), await freePort(), await freePort()];
   const logFile = join(opts.dataDir, 'settle.log');
@@ -171,7 +173,7 @@ export async function startSettleChild(opts: {
   const url = `http://127.0.0.1:${http}`;
   const tracked = track(child, url, logFile);
   try {
-    await waitFor(url, child, logFile, 90_000);
+    await waitFor(url, child, logFile, opts.readyTimeoutMs ?? 90_000);
   } catch (error) {
     await tracked.stop();
     throw error;
