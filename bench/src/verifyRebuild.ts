@@ -92,7 +92,10 @@ async function token(url: string, clientId: string): Promise<string> {
   return body.access_token;
 }
 
-async function gql<T>(url: string, tok: string, query: string, timeoutMs = 10_000): Promise<T> {
+/** Longest a GraphQL answer may take before it counts as an error. */
+const GRAPHQL_TIMEOUT_MS = 10_000;
+
+async function gql<T>(url: string, tok: string, query: string, timeoutMs = GRAPHQL_TIMEOUT_MS): Promise<T> {
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
@@ -105,9 +108,9 @@ async function gql<T>(url: string, tok: string, query: string, timeoutMs = 10_00
   return body.data;
 }
 
-const totalCount = async (url: string, tok: string) =>
-  (await gql<{ requests: { totalCount: number } }>(url, tok, '{ requests(first: 1) { totalCount } }')).requests
-    .totalCount;
+const totalCount = async (url: string, tok: string, timeoutMs?: number) =>
+  (await gql<{ requests: { totalCount: number } }>(url, tok, '{ requests(first: 1) { totalCount } }', timeoutMs))
+    .requests.totalCount;
 
 interface ProjectionRow {
   name: string;
@@ -117,14 +120,23 @@ interface ProjectionRow {
   headPosition: number;
   lagEvents: number;
 }
-const projections = async (url: string, tok: string) =>
+const projections = async (url: string, tok: string, timeoutMs?: number) =>
   (
     await gql<{ projections: ProjectionRow[] }>(
       url,
       tok,
       '{ projections { name version state position headPosition lagEvents } }',
+      timeoutMs,
     )
   ).projections;
+
+/** How long an answer took (the checks around the replay are not timed against the bound). */
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  const value = await fn();
+  log(`${what} answered in ${Date.now() - t0} ms`);
+  return value;
+}
 
 /** GraphQL `requests { totalCount }` in a loop until stopped: errors, counts, latencies. */
 function watchCounts(url: string, tok: string) {
@@ -266,9 +278,9 @@ async function main(): Promise<void> {
 
     const operator = await token(settle.url, 'demo-operator');
     const merchant = await token(settle.url, 'demo-merchant');
-    const before = await projections(settle.url, operator);
+    const before = await timed('GraphQL projections', () => projections(settle.url, operator, 120_000));
     const requestsBefore = before.find((p) => p.name === 'requests')!;
-    const countBefore = await totalCount(settle.url, operator);
+    const countBefore = await timed('GraphQL requests totalCount', () => totalCount(settle.url, operator, 120_000));
     figures.before = { requests: requestsBefore, totalCount: countBefore };
     log(
       `requests v${requestsBefore.version} live at ${requestsBefore.position} of ${requestsBefore.headPosition}, totalCount ${countBefore}`,
@@ -335,11 +347,12 @@ async function main(): Promise<void> {
 
     // Afterwards: the new version is live and its count is every request in the log.
     const expected = countBefore + writes.accepted;
-    const after = await projections(settle.url, operator);
+    const after = await projections(settle.url, operator, 60_000);
     const requestsAfter = after.find((p) => p.name === 'requests')!;
     let countAfter = 0;
     // The requests registered last may still be on their way to the read model.
-    for (let i = 0; i < 50 && (countAfter = await totalCount(settle.url, operator)) < expected; i++) await sleep(200);
+    for (let i = 0; i < 50 && (countAfter = await totalCount(settle.url, operator, 60_000)) < expected; i++)
+      await sleep(200);
     figures.after = { requests: requestsAfter, totalCount: countAfter, expected };
     check(
       requestsAfter.version === requestsBefore.version + 1,
@@ -370,9 +383,10 @@ async function main(): Promise<void> {
 
     log('npx settle projections rollback requests');
     const rollback = await cli(['projections', 'rollback', 'requests'], cliEnv);
-    const rolled = (await projections(settle.url, operator)).find((p) => p.name === 'requests')!;
+    const rolled = (await projections(settle.url, operator, 60_000)).find((p) => p.name === 'requests')!;
     let countRolled = 0;
-    for (let i = 0; i < 50 && (countRolled = await totalCount(settle.url, operator)) < expected; i++) await sleep(200);
+    for (let i = 0; i < 50 && (countRolled = await totalCount(settle.url, operator, 60_000)) < expected; i++)
+      await sleep(200);
     figures.rollback = {
       exitCode: rollback.code,
       seconds: rollback.seconds,

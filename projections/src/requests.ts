@@ -31,6 +31,13 @@ export interface RequestDoc extends ReadDoc {
   notifiedStatus?: RequestStatus;
   notificationAttempts: number;
   notifyNextAttemptAt: string | null;
+  /**
+   * Whether a webhook retry is pending (`notifyNextAttemptAt` set): an equality the scheduler can
+   * filter on that FerretDB hands to PostgreSQL (it cannot push down `$lte`, so a filter on
+   * `notifyNextAttemptAt` alone decodes every document of the collection on every tick).
+   * Documents written before it existed lack it: rebuild `requests` after upgrading.
+   */
+  notifyPending?: boolean;
   events: TimelineEntry[];
   createdAt: string;
   updatedAt: string;
@@ -64,6 +71,7 @@ export function applyRequestEvent(doc: RequestDoc | null, stored: StoredEvent): 
       nextAttemptAt: null,
       notificationAttempts: 0,
       notifyNextAttemptAt: null,
+      notifyPending: false,
       events: [entry],
       createdAt: stored.occurredAt,
       updatedAt: stored.occurredAt,
@@ -117,14 +125,18 @@ export function applyRequestEvent(doc: RequestDoc | null, stored: StoredEvent): 
         notifiedStatus: event.data.forStatus,
         notificationAttempts: event.data.attempt,
         notifyNextAttemptAt: null,
+        notifyPending: false,
       };
-    case 'MerchantNotificationFailed':
+    case 'MerchantNotificationFailed': {
+      const notifyNextAttemptAt = event.data.final ? null : (event.data.nextAttemptAt ?? null);
       return {
         ...next,
         notificationAttempts: event.data.attempt,
-        notifyNextAttemptAt: event.data.final ? null : (event.data.nextAttemptAt ?? null),
+        notifyNextAttemptAt,
+        notifyPending: notifyNextAttemptAt !== null,
         ...(event.data.final ? { notifiedStatus: event.data.forStatus } : {}),
       };
+    }
     case 'RequestArchived':
       return { ...next, status: 'ARCHIVED' };
     default:

@@ -61,7 +61,11 @@ export function createScheduler(deps: SchedulerDeps) {
         }),
       ),
     );
-    const dueNotifications = await requests.find({ filter: { notifyNextAttemptAt: { $lte: at } }, limit: 100 });
+    // `notifyPending` first: an equality FerretDB can leave to PostgreSQL (see RequestDoc).
+    const dueNotifications = await requests.find({
+      filter: { notifyPending: true, notifyNextAttemptAt: { $lte: at } },
+      limit: 100,
+    });
     await Promise.all(dueNotifications.map((doc) => deps.notifier.deliver(doc._id)));
   }
 
