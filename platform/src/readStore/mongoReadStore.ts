@@ -467,12 +467,16 @@ export class MongoReadStore implements ReadStore {
   collection<T extends ReadDoc>(name: string): ReadCollection<T> {
     // The same driver Collection for as long as the client lasts; a new one on the new client.
     let bound: { client: MongoClient; collection: Collection<Stored> } | undefined;
-    return new MongoReadCollection<T>(() => {
-      const client = this.keeper.client;
-      if (bound?.client !== client)
-        bound = { client, collection: client.db(this.databaseName).collection<Stored>(name) };
-      return bound.collection;
-    }, this.queue, this.ferretdb);
+    return new MongoReadCollection<T>(
+      () => {
+        const client = this.keeper.client;
+        if (bound?.client !== client)
+          bound = { client, collection: client.db(this.databaseName).collection<Stored>(name) };
+        return bound.collection;
+      },
+      this.queue,
+      this.ferretdb,
+    );
   }
 
   async ensureIndexes(collection: string, indexes: IndexSpec[]): Promise<void> {
