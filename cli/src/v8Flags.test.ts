@@ -19,7 +19,7 @@ describe('the V8 flags settle runs with', () => {
         '--no-wasm-tier-up',
         '--no-wasm-dynamic-tiering',
         '--max-semi-space-size=8',
-        '--initial-old-space-size=64',
+        '--initial-old-space-size=32',
         '--heap-growing-percent=50',
       ]),
     );
