@@ -518,6 +518,7 @@ class RebuildCache implements ReadStore {
   private readonly docs = new Map<string, Map<string, CacheEntry>>();
   /** Fresh version only: ids written and then forgotten (trimmed), per collection; the rest do not exist. */
   private readonly forgotten = new Map<string, Set<string>>();
+  private readonly views = new Map<string, ReadCollection<ReadDoc>>();
   private dirtyCount = 0;
   private pending: Promise<void> | undefined;
 
@@ -644,7 +645,17 @@ class RebuildCache implements ReadStore {
   }
 
   collection<T extends ReadDoc>(name: string): ReadCollection<T> {
-    const inner = this.store.collection<T>(name);
+    let view = this.views.get(name);
+    if (!view) this.views.set(name, (view = this.view(name)));
+    return view as unknown as ReadCollection<T>;
+  }
+
+  /**
+   * One view per collection: a projection asks for it for every document it touches. The store's
+   * own collection is asked for only when the store is used (it may follow a reconnected client).
+   */
+  private view<T extends ReadDoc>(name: string): ReadCollection<T> {
+    const inner = () => this.store.collection<T>(name);
     const c = this.cache(name);
     const getMany = async (ids: string[]): Promise<Map<string, T>> => {
       const out = new Map<string, T>();
@@ -658,7 +669,7 @@ class RebuildCache implements ReadStore {
       if (missing.length > 0) {
         // The store must hold what was last flushed before it is read.
         await this.awaitPending();
-        const found = await inner.getMany(missing);
+        const found = await inner().getMany(missing);
         for (const id of missing) {
           const d = found.get(id) ?? null;
           const e = this.entry(name, id);
@@ -672,16 +683,16 @@ class RebuildCache implements ReadStore {
     return {
       get: async (id) => (await getMany([id])).get(id) ?? null,
       getMany,
-      putMany: (docs, stored) => inner.putMany(docs, stored),
+      putMany: (docs, stored) => inner().putMany(docs, stored),
       replaceMany: async (docs) => {
         for (const d of docs) this.change(name, d._id, d);
       },
       deleteMany: async (ids) => {
         for (const id of ids) this.change(name, id, null);
       },
-      find: (opts) => inner.find(opts),
-      count: (filter) => inner.count(filter),
-      drop: () => inner.drop(),
+      find: (opts) => inner().find(opts),
+      count: (filter) => inner().count(filter),
+      drop: () => inner().drop(),
     };
   }
 
