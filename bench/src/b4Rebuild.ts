@@ -41,8 +41,10 @@ interface Rebuild {
   version: number;
   /** Events the written documents stand for: all of them, or (cut short) the lowest checkpoint (0: unknown). */
   covered: number;
-  /** Cut short: how long stopping took (the batches and writes in flight), not counted in the rate. */
+  /** Cut short: how long stopping took (the batches and writes in flight; counted in the rate unless it stalled). */
   stopSeconds?: number;
+  /** Cut short: whether the stop ended within its grace (else the rate is up to the cap). */
+  stopped: boolean;
 }
 
 /**
@@ -90,23 +92,22 @@ async function rebuild(
     new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), capSeconds * 1000))),
   ]);
   clearTimeout(timer);
-  // Cut short, the rate is over the events every projection had folded by the cap, in the time up
-  // to the cap (their documents are written behind: at most two flushes of them were still in flight).
-  const seconds = (now() - t0) / 1000;
-  const processed = cut
-    ? Math.min(events, ...ALL_PROJECTIONS.filter((p) => !finished.has(p.name)).map((p) => positions.get(p.name) ?? 0))
-    : events;
-  // The batch in flight at the cap may have been the last one.
-  const capped = processed < events;
+  // Cut short, the rate is over the events every projection had folded once stopping has ended
+  // (with the writes in flight landed), in the time up to then; if the stop stalls, up to the cap.
+  const foldedBy = () =>
+    Math.min(events, ...ALL_PROJECTIONS.filter((p) => !finished.has(p.name)).map((p) => positions.get(p.name) ?? 0));
+  let seconds = (now() - t0) / 1000;
+  let processed = cut ? foldedBy() : events;
   const version = handles[0]!.version;
   let covered = events;
   let stopSeconds: number | undefined;
+  let stopped = true;
   if (cut) {
     // Stopping waits for the batches and writes in flight; a stalled server must not hold the run
     // (the store is then closed under a runner still waiting on it, and there is no limit to compare).
     const t = now();
     let stopTimer: NodeJS.Timeout | undefined;
-    const stopped = await Promise.race([
+    stopped = await Promise.race([
       operations
         .stop()
         .then(() => Promise.allSettled(handles.map((h) => h.done)))
@@ -115,24 +116,31 @@ async function rebuild(
     ]);
     clearTimeout(stopTimer);
     stopSeconds = round((now() - t) / 1000, 1);
-    // What was written stands for the lowest checkpoint (the changes not flushed yet were dropped).
-    covered = stopped
-      ? Math.min(
-          processed,
-          ...(await Promise.all(
-            ALL_PROJECTIONS.filter((p) => !finished.has(p.name)).map((p) =>
-              readStore.getCheckpoint(versionedCheckpoint(p.name, version)),
-            ),
-          )),
-        )
-      : 0;
-    if (!stopped) log(`B4: the rebuild cut at its cap did not stop within ${STOP_GRACE_SECONDS} s`);
+    if (stopped) {
+      seconds = (now() - t0) / 1000;
+      processed = foldedBy();
+      // What was written stands for the lowest checkpoint (the changes not flushed yet were dropped).
+      covered = Math.min(
+        processed,
+        ...(await Promise.all(
+          ALL_PROJECTIONS.filter((p) => !finished.has(p.name)).map((p) =>
+            readStore.getCheckpoint(versionedCheckpoint(p.name, version)),
+          ),
+        )),
+      );
+    } else {
+      covered = 0;
+      log(`B4: the rebuild cut at its cap did not stop within ${STOP_GRACE_SECONDS} s`);
+    }
   }
+  // The batch in flight at the cap may have been the last one.
+  const capped = processed < events;
   return {
     processed,
     capped,
     version,
     covered,
+    stopped,
     ...(stopSeconds !== undefined ? { stopSeconds } : {}),
     figures: {
       throughput: round(processed / seconds, 1),
@@ -140,7 +148,7 @@ async function rebuild(
       count: processed,
       seconds: round(seconds, 2),
       ...latencies.summary(),
-      latencyOf: 'one rebuild batch (≤ 5000 events, with any flush of held-back documents)',
+      latencyOf: 'one rebuild batch (≤ 5000 events, with any wait for the previous flush)',
       cpuSeconds: cpuSince(cpu),
       cpuOf: 'bench process (rebuild runners + store clients)',
       peakRssMb: rss.stop(),
@@ -382,12 +390,15 @@ async function measureSize(
       );
     if (r.capped)
       notes.push(
-        `cut short at its ${cap} s cap, every projection past ${r.processed.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events: the rate is over those, in the time to the cap (stopping, with the writes in flight, took ${r.stopSeconds} s more)` +
+        `cut short at its ${cap} s cap, every projection past ${r.processed.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events: the rate is over those, ` +
+          (r.stopped
+            ? `in the time to the end of the stop (${r.stopSeconds} s after the cap, the writes in flight landed)`
+            : `in the time to the cap (the stop had not ended ${r.stopSeconds} s later)`) +
           (isMongo
             ? r.covered > 0
               ? `; the limit wrote the documents written by the stop, which stand for ${r.covered.toLocaleString('en-US')} events (the last changes were not flushed)`
-              : r.stopSeconds !== undefined && r.stopSeconds < STOP_GRACE_SECONDS
-                ? '; no limit: no flush of documents had landed by the cap'
+              : r.stopped
+                ? '; no limit: no flush of documents had landed by the stop'
                 : `; no limit: the stop did not finish within ${STOP_GRACE_SECONDS} s`
             : ''),
       );
