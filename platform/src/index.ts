@@ -54,3 +54,4 @@ export * from './eventStore/streamArchive.js';
 export * from './health/partMonitor.js';
 export * from './health/unavailable.js';
 export * from './health/backoff.js';
+export * from './attempts.js';

@@ -1,5 +1,6 @@
 import type { StoredEvent } from '@settle/domain';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
+import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, type AttemptMarker } from '../attempts.js';
 import type { EventStore, Subscription } from '../eventStore/port.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -21,6 +22,8 @@ export interface EventStoreBusSettings {
    * as an outage too.
    */
   isOutage(error: unknown): boolean;
+  /** Times the process may die (or be killed) while handling one event before its stream is parked. */
+  crashLoopAttempts: number;
 }
 
 export const defaultBusSettings: EventStoreBusSettings = {
@@ -29,7 +32,13 @@ export const defaultBusSettings: EventStoreBusSettings = {
   retryMaxDelayMs: 30_000,
   parkedPollMs: 500,
   isOutage: isOutageError,
+  crashLoopAttempts: CRASH_LOOP_ATTEMPTS,
 };
+
+/** After a run that stopped with events in hand, this many events go one at a time, each counted. */
+const CAREFUL_EVENTS = 32;
+/** Idle time before the marker of handled work is cleared (under load the next marker replaces it). */
+const MARKER_CLEAR_IDLE_MS = 100;
 
 const errorText = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error)).slice(0, 2000) || 'unknown error';
@@ -99,6 +108,18 @@ class GroupConsumer implements Consumer {
   private readonly parked = new Map<string, BusParkedStream & { lastHeld: number }>();
   private readonly carrying = new Set<string>();
   private parkedTimer?: NodeJS.Timeout;
+  /**
+   * Crash loops (a handler that kills the process): while events are in hand, a marker says so
+   * in the event store (`consumer:<group>:attempt`, see `attempts.ts`). A start that finds one
+   * takes the next events one at a time, each written down before it is handled, so an event
+   * the process keeps dying on is parked after `crashLoopAttempts` deaths, not retried forever.
+   */
+  private marker?: AttemptMarker;
+  private markerWrites: Promise<void> = Promise.resolve();
+  private clearTimer?: NodeJS.Timeout;
+  private careful = 0;
+  /** The marker the last run left behind: its single event is the one it may have died on. */
+  private leftBehind?: AttemptMarker;
 
   constructor(
     private readonly store: EventStore,
@@ -120,9 +141,21 @@ class GroupConsumer implements Consumer {
     return this.watermark();
   }
 
+  private get markerName(): string {
+    return `${this.checkpointName}:attempt`;
+  }
+
   async start(): Promise<void> {
     this.saved = await this.store.getCheckpoint(this.checkpointName);
     this.dispatched = this.saved;
+    this.marker = this.leftBehind = decodeMarker(await this.store.getCheckpoint(this.markerName));
+    if (this.marker) {
+      this.careful = CAREFUL_EVENTS;
+      this.logger.warn(
+        { group: this.opts.group, checkpoint: this.saved, marker: this.marker },
+        'the last run stopped with events in hand: the next ones are handled one at a time, each attempt counted',
+      );
+    }
     for (const p of (await readParking(this.store, this.opts.group)).parked.values())
       this.parked.set(p.streamId, { ...p, lastHeld: p.position });
     this.setParkedGauge();
@@ -180,19 +213,83 @@ class GroupConsumer implements Consumer {
   private async dispatch(batch: StoredEvent[]): Promise<void> {
     for (const event of batch) {
       if (this.stopped) return;
+      if (this.careful > 0) {
+        await this.handleCarefully(event);
+        continue;
+      }
       await this.acquire();
-      const position = event.globalPosition;
-      this.inFlight.add(position);
-      this.dispatched = position;
-      const previous = this.tails.get(event.streamId) ?? Promise.resolve();
-      const run = previous.then(() => this.handle(event));
-      const tail = run.finally(() => {
-        this.inFlight.delete(position);
-        if (this.tails.get(event.streamId) === tail) this.tails.delete(event.streamId);
-        this.slots.shift()?.();
-      });
-      this.tails.set(event.streamId, tail);
+      if (this.stopped) return;
+      // Work in hand from now on: written down first (once, not per event), cleared when idle.
+      if (this.inFlight.size === 0 && this.marker?.kind !== 'batch')
+        await this.writeMarker({ kind: 'batch', position: event.globalPosition - 1, attempts: 1 });
+      this.launch(event);
     }
+  }
+
+  private launch(event: StoredEvent): Promise<void> {
+    const position = event.globalPosition;
+    this.inFlight.add(position);
+    this.dispatched = position;
+    const previous = this.tails.get(event.streamId) ?? Promise.resolve();
+    const run = previous.then(() => this.handle(event));
+    const tail = run.finally(() => {
+      this.inFlight.delete(position);
+      if (this.tails.get(event.streamId) === tail) this.tails.delete(event.streamId);
+      this.slots.shift()?.();
+      if (this.inFlight.size === 0) this.clearMarkerSoon();
+    });
+    this.tails.set(event.streamId, tail);
+    return tail;
+  }
+
+  /**
+   * After a run that died with events in hand: one event at a time, its attempt written down
+   * before it is handled and its checkpoint after; past the limit, the stream is parked unhandled.
+   */
+  private async handleCarefully(event: StoredEvent): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.tails.values()]);
+    this.careful--;
+    const m = this.leftBehind;
+    const attempts = m?.kind === 'event' && m.position === event.globalPosition ? m.attempts + 1 : 1;
+    const parked = this.parked.get(event.streamId);
+    const held = parked !== undefined && event.globalPosition >= parked.position;
+    if (!held && attempts > this.settings.crashLoopAttempts) {
+      const limit = this.settings.crashLoopAttempts;
+      await this.park(
+        event,
+        new Error(
+          `the process stopped ${limit} times while handling this event (a crash, e.g. out of memory, or a kill)`,
+        ),
+        limit,
+      );
+      this.dispatched = event.globalPosition;
+    } else {
+      await this.writeMarker({ kind: 'event', position: event.globalPosition, attempts: held ? 1 : attempts });
+      await this.launch(event);
+      await this.flush();
+    }
+    if (this.careful === 0) this.clearMarkerSoon();
+  }
+
+  private writeMarker(marker: AttemptMarker | undefined): Promise<void> {
+    if (marker) clearTimeout(this.clearTimer);
+    this.marker = marker;
+    const write = this.markerWrites.then(() =>
+      this.store.saveCheckpoint(this.markerName, marker ? encodeMarker(marker) : 0),
+    );
+    this.markerWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  private clearMarkerSoon(): void {
+    clearTimeout(this.clearTimer);
+    this.clearTimer = setTimeout(() => {
+      if (this.inFlight.size > 0 || !this.marker || this.stopped) return;
+      this.writeMarker(undefined).catch((error: unknown) =>
+        this.logger.warn({ err: error, group: this.opts.group }, 'could not clear the attempt marker; will retry'),
+      );
+    }, MARKER_CLEAR_IDLE_MS);
+    this.clearTimer.unref();
   }
 
   /**
@@ -371,10 +468,17 @@ class GroupConsumer implements Consumer {
     await this.subscription?.stop();
     // Let handlers in flight finish (bounded), then record how far we got.
     await Promise.race([Promise.allSettled([...this.tails.values()]), new Promise((r) => setTimeout(r, 5000))]);
+    const finished = this.inFlight.size === 0;
     this.stopped = true;
     clearInterval(this.flushTimer);
     clearInterval(this.parkedTimer);
     clearInterval(this.lagTimer);
+    clearTimeout(this.clearTimer);
     await this.flush();
+    // A clean stop with nothing in hand leaves no marker: the next start needs no care.
+    if (finished && this.marker)
+      await this.writeMarker(undefined).catch((error: unknown) =>
+        this.logger.warn({ err: error, group: this.opts.group }, 'could not clear the attempt marker'),
+      );
   }
 }

@@ -1,5 +1,11 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { StoredEvent } from '@settle/domain';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decodeMarker, encodeMarker, type AttemptMarker } from '../attempts.js';
 import { createPgliteClient } from '../eventStore/pgliteClient.js';
 import { SqlEventStore } from '../eventStore/sqlEventStore.js';
 import { newId } from '../ids.js';
@@ -110,5 +116,131 @@ describe('embedded bus: per-stream parking for a reactor group', () => {
     expect(of('request-b')).toEqual([]); // still parked after the restart: held, not handled
     expect(await parking.act('request-b', 'retry', 'op', 5000)).toBe(true);
     expect(of('request-b')).toEqual(['A', 'B', 'C']);
+  });
+
+  describe('crash loops: a handler that kills the process', () => {
+    const markerOf = async () => decodeMarker(await store.getCheckpoint('consumer:g:attempt'));
+
+    it('parks, unhandled, an event the process kept dying on; the other streams flow', async () => {
+      await append('request-bad', 'A');
+      const bad = await append('request-bad', 'B');
+      const { position } = await append('request-good', 'A', 'B');
+      // Earlier events are handled again (at least once) before the one it died on.
+      // What three runs that died on B left behind: its attempt, written down three times.
+      await store.saveCheckpoint(
+        'consumer:g:attempt',
+        encodeMarker({ kind: 'event', position: bad.position, attempts: 3 }),
+      );
+      bus = new EventStoreBus(store, silentLogger(), undefined, fast);
+      const consumer = await bus.consume({ group: 'g', streamPrefixes: ['request-'] }, handler);
+      await expect.poll(() => consumer.position).toBeGreaterThanOrEqual(position);
+      expect(of('request-bad')).toEqual(['A']);
+      expect(of('request-good')).toEqual(['A', 'B']);
+      await expect.poll(markerOf).toBeUndefined();
+      expect(await new BusParking(store, ['g'], 10).list()).toMatchObject([
+        {
+          owner: 'consumer:g',
+          streamId: 'request-bad',
+          eventType: 'B',
+          attempts: 3,
+          error: expect.stringMatching(/stopped 3 times/),
+        },
+      ]);
+    });
+
+    it('after a run that died with events in hand, writes each attempt down before handling it', async () => {
+      const { position } = await append('request-x', 'A', 'B');
+      // An unfinished run: a marker of work in hand, checkpoint still at 0.
+      await store.saveCheckpoint('consumer:g:attempt', encodeMarker({ kind: 'batch', position: 0, attempts: 1 }));
+      const seen: (AttemptMarker | undefined)[] = [];
+      bus = new EventStoreBus(store, silentLogger(), undefined, fast);
+      const consumer = await bus.consume({ group: 'g', streamPrefixes: ['request-'] }, async (e) => {
+        seen.push(await markerOf());
+        await handler(e);
+      });
+      await expect.poll(() => consumer.position).toBeGreaterThanOrEqual(position);
+      expect(seen).toEqual([
+        { kind: 'event', position: position - 1, attempts: 1 },
+        { kind: 'event', position, attempts: 1 },
+      ]);
+      // Done and idle: nothing in hand any more.
+      await expect.poll(markerOf).toBeUndefined();
+    });
+
+    it('says work is in hand while handlers run, and leaves nothing after a clean stop', async () => {
+      const seen: (AttemptMarker | undefined)[] = [];
+      bus = new EventStoreBus(store, silentLogger(), undefined, fast);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const consumer = await bus.consume({ group: 'g', streamPrefixes: ['request-'] }, async (e) => {
+        seen.push(await markerOf());
+        await gate;
+        await handler(e);
+      });
+      const { position } = await append('request-y', 'A');
+      await expect.poll(() => seen.length).toBe(1);
+      expect(seen[0]).toMatchObject({ kind: 'batch', attempts: 1 });
+      release();
+      await expect.poll(() => consumer.position).toBeGreaterThanOrEqual(position);
+      await bus.close();
+      bus = undefined;
+      expect(await markerOf()).toBeUndefined();
+    });
+
+    it('a real crash loop: the process exits inside the handler every time until the event is parked', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'settle-crashloop-'));
+      try {
+        const disk = await SqlEventStore.create(await createPgliteClient(join(dir, 'events')));
+        const put = (stream: string, ...types: string[]) =>
+          disk.append(
+            stream,
+            types.map((type) => ({ id: newId(), type, data: {}, metadata: meta })),
+            {
+              expectedRevision: 'any',
+            },
+          );
+        await put('request-bad', 'A', 'B', 'C');
+        await put('request-good', 'A', 'B');
+        await disk.close();
+        // A consumer process whose handler kills the process on request-bad/B (the compiled platform).
+        const platform = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
+        const script = `
+          const { appendFileSync } = await import('node:fs');
+          const p = await import(${JSON.stringify(platform)});
+          const [dir] = process.argv.slice(1);
+          const store = await p.SqlEventStore.create(await p.createPgliteClient(dir + '/events'));
+          const bus = new p.EventStoreBus(store, p.silentLogger(), undefined, ${JSON.stringify(fast)});
+          const consumer = await bus.consume({ group: 'g', streamPrefixes: ['request-'] }, async (e) => {
+            if (e.streamId === 'request-bad' && e.type === 'B') process.exit(9);
+            appendFileSync(dir + '/handled', e.streamId + '/' + e.type + '\\n');
+          });
+          const head = await store.headPosition();
+          while (consumer.position < head) await new Promise((r) => setTimeout(r, 20));
+          await bus.close();
+          await store.close();`;
+        const exits: number[] = [];
+        for (let run = 0; run < 6 && exits.at(-1) !== 0; run++)
+          exits.push(
+            await new Promise<number>((resolve) =>
+              execFile(process.execPath, ['--input-type=module', '-e', script, dir], (error) =>
+                resolve(error ? Number((error as { code?: number }).code ?? 1) : 0),
+              ),
+            ),
+          );
+        // Died in normal running, then on B three times counted (careful mode), then parked it.
+        expect(exits).toEqual([9, 9, 9, 9, 0]);
+        const handled = (await readFile(join(dir, 'handled'), 'utf8')).trim().split('\n');
+        expect(handled).not.toContain('request-bad/B');
+        expect(handled).not.toContain('request-bad/C'); // held behind B, in order
+        expect(handled).toEqual(expect.arrayContaining(['request-bad/A', 'request-good/A', 'request-good/B']));
+        const after = await SqlEventStore.create(await createPgliteClient(join(dir, 'events')));
+        expect(await new BusParking(after, ['g'], 10).list()).toMatchObject([
+          { streamId: 'request-bad', eventType: 'B', attempts: 3 },
+        ]);
+        await after.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
   });
 });
