@@ -84,8 +84,26 @@ describe('Payments/Authorize over gRPC', () => {
   });
 
   it('answers before a caller deadline shorter than the gateway timeout', async () => {
-    const reply = await payments.authorize(request(11_408), { deadlineMs: 200 });
-    expect(reply).toMatchObject({ outcome: 'TRANSIENT_FAILURE', errorCode: 'GATEWAY_TIMEOUT' });
+    // A gateway client that would wait 1.9 s; the caller gives 1 s. The service answers at ~0.9 s
+    // (a tenth kept as margin: a busy machine delays both sides), not DEADLINE_EXCEEDED.
+    const patient = createGatewayClient({ baseUrl: sandboxUrl, timeoutMs: 1_900, logger: testLogger() });
+    const own = await startPaymentsServer({
+      port: 0,
+      gateway: patient,
+      logger: testLogger(),
+      shutdownTimeoutMs: 1_000,
+    });
+    const client = createPaymentsClient(`127.0.0.1:${own.port}`);
+    try {
+      const started = performance.now();
+      const reply = await client.authorize(request(11_408), { deadlineMs: 1_000 });
+      expect(reply).toMatchObject({ outcome: 'TRANSIENT_FAILURE', errorCode: 'GATEWAY_TIMEOUT' });
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      client.close();
+      await own.close();
+      await patient.close();
+    }
   });
 
   it('replays the first answer for a redelivered attempt', async () => {

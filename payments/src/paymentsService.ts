@@ -19,8 +19,11 @@ export interface PaymentsServerOptions {
   logger: Logger;
 }
 
-/** Leaves the caller time to receive our answer before its own deadline fires. */
-const DEADLINE_MARGIN_MS = 50;
+/**
+ * Leaves the caller time to receive our answer before its own deadline fires: a tenth of the time
+ * it gave us, at least 50 ms and at most 500 ms (a busy event loop on either side eats into it).
+ */
+const deadlineMargin = (ms: number): number => Math.min(500, Math.max(50, ms / 10));
 
 function toReply(result: GatewayResult): AuthorizeReply {
   const empty = { providerPaymentId: '', reason: '', errorCode: '', errorMessage: '' };
@@ -37,7 +40,9 @@ function toReply(result: GatewayResult): AuthorizeReply {
 /** Milliseconds left before the caller's deadline, or undefined when it set none. */
 function remainingMs(deadline: grpc.Deadline): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? at - Date.now() - DEADLINE_MARGIN_MS : undefined;
+  if (!Number.isFinite(at)) return undefined;
+  const left = at - Date.now();
+  return Math.floor(left - deadlineMargin(left));
 }
 
 /**
