@@ -1,5 +1,5 @@
 import { DomainError } from '@settle/domain';
-import { ConcurrencyError, type Logger } from '@settle/platform';
+import { ConcurrencyError, isUnavailableError, type Logger } from '@settle/platform';
 import type { FastifyBaseLogger } from 'fastify';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import mercurius, { type MercuriusContext } from 'mercurius';
@@ -11,6 +11,7 @@ import {
   GQL_VALIDATION_FAILED,
   QueryError,
   internalError,
+  unavailable,
 } from './errors.js';
 
 type Execution = ExecutionResult & Required<Pick<ExecutionResult, 'errors'>>;
@@ -37,7 +38,8 @@ function domainToQueryError(e: DomainError): QueryError {
 /**
  * Decides what a client may see of one error: our own coded errors and the GraphQL engine's
  * document errors pass; domain errors are mapped to codes; anything else (a driver's message,
- * a bug) becomes a generic INTERNAL_SERVER_ERROR and is logged with its real cause.
+ * a bug) becomes a generic INTERNAL_SERVER_ERROR and is logged with its real cause; a part that did
+ * not answer (a driver's connection refused, lost or timed out) is SERVICE_UNAVAILABLE instead.
  */
 function sanitize(error: GraphQLError, log: FastifyBaseLogger | Logger): GraphQLError {
   const original = error.originalError as
@@ -50,7 +52,11 @@ function sanitize(error: GraphQLError, log: FastifyBaseLogger | Logger): GraphQL
   if (original instanceof DomainError) replacement = domainToQueryError(original);
   else if (original instanceof ConcurrencyError)
     replacement = new QueryError(GQL_CONFLICT, 'another change won the race; retry', { reason: original.code });
-  else {
+  else if (isUnavailableError(original)) {
+    // A driver could not reach its server (refused, lost, timed out): retry later, not a bug.
+    log.warn({ err: original, path: error.path }, 'a part did not answer a GraphQL resolver');
+    replacement = unavailable();
+  } else {
     log.error({ err: original, path: error.path }, 'GraphQL resolver failed');
     replacement = internalError();
   }

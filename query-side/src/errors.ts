@@ -23,6 +23,8 @@ export const GQL_NOT_FOUND = 'NOT_FOUND';
 export const GQL_CONFLICT = 'CONFLICT';
 export const GQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
 export const GQL_INTERNAL = 'INTERNAL_SERVER_ERROR';
+/** A part Settle reads from (the read store, the event store) did not answer: retry later. */
+export const GQL_UNAVAILABLE = 'SERVICE_UNAVAILABLE';
 export const ERR_NOT_IMPLEMENTED = 'SETTLE_ERR_NOT_IMPLEMENTED';
 
 /** An error whose message and extensions are meant for the client. */
@@ -47,3 +49,9 @@ export const notImplemented = (what: string): QueryError =>
   new QueryError(ERR_NOT_IMPLEMENTED, `${what} is not implemented yet`);
 
 export const internalError = (): QueryError => new QueryError(GQL_INTERNAL, 'internal server error');
+
+export const unavailable = (): QueryError =>
+  new QueryError(GQL_UNAVAILABLE, 'a part Settle needs did not answer; retry later', {
+    reason: 'SETTLE_ERR_UNAVAILABLE',
+    retryAfterSeconds: 1,
+  });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MemoryReadStore } from '@settle/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_MERCHANT, DEMO_MERCHANT_2, createHarness, type GraphQLResponse, type Harness } from './testing.js';
 
@@ -373,5 +374,27 @@ describe('read-your-writes', () => {
       code: 'BAD_USER_INPUT',
       field: 'x-settle-min-position',
     });
+  });
+});
+
+describe('a read store that does not answer', () => {
+  it('answers SERVICE_UNAVAILABLE, not an internal error, without the driver message', async () => {
+    const timedOut = Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), {
+      name: 'MongoNetworkTimeoutError',
+    });
+    // The port as a driver that lost its server answers: every read fails with its timeout error.
+    const silent = new MemoryReadStore();
+    silent.collection = () => {
+      const fail = () => Promise.reject(timedOut);
+      return { find: fail, count: fail, get: fail, getMany: fail } as never;
+    };
+    const down = await createHarness({ readStore: silent });
+    try {
+      const res = await down.gql(down.token.merchant, '{ requests { totalCount } }');
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 });
+      expect(JSON.stringify(res.body)).not.toContain('27017');
+    } finally {
+      await down.close();
+    }
   });
 });
