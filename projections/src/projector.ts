@@ -123,6 +123,11 @@ export class Projector {
   readonly versions: LiveVersions;
   private readonly ownsVersions: boolean;
   private switching: Promise<void> = Promise.resolve();
+  /**
+   * Version switches announced and not finished: readers already see the new live version while
+   * `position` still says how far the old one got, so it must not answer "projected up to …".
+   */
+  private switchesPending = 0;
   private unwatch?: () => void;
 
   constructor(
@@ -167,11 +172,16 @@ export class Projector {
     // A cutover or rollback (here or elsewhere): finish the batch in hand, then continue the new
     // live version from its own checkpoint.
     this.unwatch = this.versions.onChange(() => {
+      this.switchesPending++;
       this.switching = this.switching
         .then(() => this.switchVersions())
         .catch((error: unknown) =>
           this.deps.logger.error({ err: error, projector: this.name }, 'switching versions failed'),
-        );
+        )
+        .finally(() => {
+          this.switchesPending--;
+          this.resolveWaiters();
+        });
     });
     this.position = Math.min(...this.checkpoints.values());
     await this.loadParking();
@@ -328,11 +338,22 @@ export class Projector {
     }
     for (const p of this.projections) this.deps.metrics?.projectionPosition.set({ projection: p.name }, this.position);
     this.scheduleLagRefresh();
+    this.resolveWaiters();
+  }
+
+  /** Read-your-writes waiters whose position the live versions have reached. */
+  private resolveWaiters(): void {
+    if (this.switchesPending > 0) return;
     for (const w of this.waiters)
       if (w.position <= this.position) {
         this.waiters.delete(w);
         w.resolve();
       }
+  }
+
+  /** How far the live versions are projected; undefined while a version switch is under way. */
+  private get projectedTo(): number | undefined {
+    return this.switchesPending > 0 ? undefined : this.position;
   }
 
   private async saveCheckpoints(last: number): Promise<void> {
@@ -600,14 +621,17 @@ export class Projector {
 
   /** Waits until the read models include `position` (read-your-writes); false on timeout. */
   async waitFor(position: number, timeoutMs: number): Promise<boolean> {
-    if (position <= this.position) return true;
-    if (await this.nothingToProjectUpTo(position)) return true;
+    const reached = async () => {
+      const at = this.projectedTo;
+      return at !== undefined && (position <= at || (await this.nothingToProjectUpTo(position)));
+    };
+    if (await reached()) return true;
     const deadline = Date.now() + timeoutMs;
     // Events of streams no projection reads never move the position: re-check the log now and then.
     const poll = async (): Promise<boolean> => {
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
-        if (position <= this.position || (await this.nothingToProjectUpTo(position))) return true;
+        if (await reached()) return true;
       }
       return false;
     };
