@@ -20,6 +20,9 @@ export const POINTER_POLL_MS = 1000;
  */
 export class LiveVersions {
   private readonly live = new Map<string, number>();
+  /** The version readers are routed to: the live one, or the previous one while a gate holds it back. */
+  private readonly served = new Map<string, number>();
+  private gate?: (projection: string, version: number) => Promise<void>;
   private readonly owner = new Map<string, string>();
   private readonly versions: ProjectionVersions;
   private timer?: NodeJS.Timeout;
@@ -37,18 +40,41 @@ export class LiveVersions {
     this.versions = new ProjectionVersions(store);
     for (const p of projections) {
       this.live.set(p.name, 1);
+      this.served.set(p.name, 1);
       for (const c of Object.keys(p.collections)) this.owner.set(c, p.name);
     }
   }
 
-  /** The live version's name of a read-model collection (other collections pass through). */
+  /** The name readers use for a read-model collection: its served version's (others pass through). */
   collectionName(collection: string): string {
     const projection = this.owner.get(collection);
-    return projection === undefined ? collection : versionedCollection(collection, this.live.get(projection) ?? 1);
+    return projection === undefined ? collection : versionedCollection(collection, this.served.get(projection) ?? 1);
   }
 
+  /** The live version (the pointer): what projectors write. */
   version(projection: string): number {
     return this.live.get(projection) ?? 1;
+  }
+
+  /** The version readers are routed to (the live one once any gate let it through). */
+  servedVersion(projection: string): number {
+    return this.served.get(projection) ?? 1;
+  }
+
+  /**
+   * Holds readers on the version they were reading after a switch until `gate` resolves: a
+   * projector in this process catches the new live version up to where the old one was, so
+   * readers never see documents disappear (a cutover while writes go on, a rollback). Without a
+   * gate (a process that only reads), readers follow the pointer at once.
+   */
+  holdReadersUntil(gate: ((projection: string, version: number) => Promise<void>) | undefined): void {
+    this.gate = gate;
+  }
+
+  private serve(name: string, version: number): void {
+    if (this.live.get(name) !== version || this.served.get(name) === version) return;
+    this.served.set(name, version);
+    this.deps.logger?.info({ projection: name, version }, 'readers switched to the live version');
   }
 
   /** The read store as readers should see it: every read model at its live version. */
@@ -62,13 +88,22 @@ export class LiveVersions {
     return () => this.listeners.delete(listener);
   }
 
-  async refresh(): Promise<string[]> {
+  /** Reads the pointers; `initial`: readers take the live versions at once (nothing to catch up yet). */
+  async refresh(initial = false): Promise<string[]> {
     const pointers = await this.versions.getMany([...this.live.keys()]);
     const changed: string[] = [];
     for (const [name, pointer] of pointers)
       if (this.live.get(name) !== pointer.live) {
         this.live.set(name, pointer.live);
         changed.push(name);
+        const version = pointer.live;
+        if (!this.gate || initial) this.serve(name, version);
+        else
+          void this.gate(name, version)
+            .catch((error: unknown) =>
+              this.deps.logger?.warn({ err: error, projection: name }, 'reader gate failed; switching readers now'),
+            )
+            .finally(() => this.serve(name, version));
       }
     if (changed.length > 0) {
       this.deps.logger?.info({ projections: changed.map((n) => `${n}@v${this.version(n)}`) }, 'live versions switched');
@@ -79,7 +114,7 @@ export class LiveVersions {
 
   /** Reads the pointers and keeps following them (calling it again only refreshes). */
   async start(): Promise<void> {
-    await this.refresh();
+    await this.refresh(this.timer === undefined);
     if (this.timer) return;
     this.deps.pubsub?.on(PROJECTION_VERSIONS_TOPIC, this.onMessage);
     const poll = () => {

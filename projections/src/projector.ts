@@ -71,6 +71,9 @@ const BATCH_TIMEOUT_MS = 60_000;
  */
 const CAREFUL_EVENTS = 32;
 
+/** Longest readers are held on the old version after a switch while the new one catches up. */
+const READER_SWITCH_WAIT_MS = 30_000;
+
 /** Idle time after a batch before its attempt marker is cleared (memory read stores; see `clearMarkerSoon`). */
 const MARKER_CLEAR_IDLE_MS = 100;
 
@@ -171,6 +174,18 @@ export class Projector {
     await this.loadVersions();
     // A cutover or rollback (here or elsewhere): finish the batch in hand, then continue the new
     // live version from its own checkpoint.
+    // Readers in this process stay on the version they read until the new live one has caught up
+    // to where it was: a cutover (or rollback) never makes documents disappear for them.
+    this.versions.holdReadersUntil(async (projection, version) => {
+      const target = this.position;
+      await new Promise((r) => setImmediate(r)); // the switch below is announced by then
+      await this.switching;
+      if (!(await this.waitFor(target, READER_SWITCH_WAIT_MS)))
+        this.deps.logger.warn(
+          { projector: this.name, projection, version, position: this.position, target },
+          'the new live version did not catch up in time; readers switch to it anyway',
+        );
+    });
     this.unwatch = this.versions.onChange(() => {
       this.switchesPending++;
       this.switching = this.switching
@@ -722,6 +737,7 @@ export class Projector {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.versions.holdReadersUntil(undefined);
     this.unwatch?.();
     if (this.ownsVersions) this.versions.stop();
     clearTimeout(this.restartTimer);
