@@ -11,6 +11,7 @@ import {
 import {
   createTestWorld,
   freePort,
+  circuitRefusals,
   queryEvents,
   spawnSettle,
   stopAllSettle,
@@ -130,14 +131,7 @@ async function run(opts: { killReplicaAfter?: number }) {
   // attempts (retried, or the last one fails the request) but never reach the gateway. The breaker
   // opens when most calls in 10 s fail, which the tail of this mix (retries of `…503` requests,
   // two of three failing) can reach on a slow machine.
-  const refusedRows = await queryEvents<{ stream_id: string; n: string }>(
-    world,
-    `SELECT stream_id, count(*) AS n FROM settle_events
-      WHERE (type = 'PaymentAttemptFailed' AND data->'error'->>'code' = 'CIRCUIT_OPEN')
-         OR (type = 'PaymentFailed' AND data->'lastError'->>'code' = 'CIRCUIT_OPEN')
-      GROUP BY stream_id`,
-  );
-  const refusedBy = new Map(refusedRows.map((r) => [r.stream_id.replace(/^request-/, ''), Number(r.n)]));
+  const refusedBy = await circuitRefusals(world);
   const refusedTotal = [...refusedBy.values()].reduce((a, b) => a + b, 0);
   console.log(`[replicas] attempts refused by the open gateway circuit: ${refusedTotal} (${refusedBy.size} requests)`);
 

@@ -217,6 +217,21 @@ export function queryEvents<T extends object>(world: TestWorld, sql: string, par
   return withPg(world.pgUrl, async (c) => (await c.query(sql, params)).rows as T[]);
 }
 
+/**
+ * Attempts the payments role refused because its gateway circuit breaker was open, by request id:
+ * they count as attempts (retried, or the last one fails the request) but never reach the gateway.
+ */
+export async function circuitRefusals(world: TestWorld): Promise<Map<string, number>> {
+  const rows = await queryEvents<{ stream_id: string; n: string }>(
+    world,
+    `SELECT stream_id, count(*) AS n FROM settle_events
+      WHERE (type = 'PaymentAttemptFailed' AND data->'error'->>'code' = 'CIRCUIT_OPEN')
+         OR (type = 'PaymentFailed' AND data->'lastError'->>'code' = 'CIRCUIT_OPEN')
+      GROUP BY stream_id`,
+  );
+  return new Map(rows.map((r) => [r.stream_id.replace(/^request-/, ''), Number(r.n)]));
+}
+
 export interface SettleProcess {
   name: string;
   roles: string[];
