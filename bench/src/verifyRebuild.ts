@@ -15,7 +15,7 @@ import { benchSettleEnv } from './settleEnv.js';
  * Issue 5's operator check of a blue-green rebuild, repeatable (`npm run verify:rebuild`): a
  * running Settle on the production parts (PostgreSQL, Kafka, MongoDB wire — FerretDB here —,
  * Redis) with `--events` stored events (100k by default) and its live projections caught up;
- * then `settle replay --projection requests` through it while GraphQL `requests { totalCount }`
+ * then `settle replay --projection requests` through it while GraphQL `requests { totalCount edges }`
  * is asked in a loop and requests keep being registered over REST; then the counts; then
  * `settle projections rollback requests`. Prints the figures and writes them to
  * `bench/results/verify-rebuild-<time>.json`; exits 1 when a check fails.
@@ -109,9 +109,18 @@ async function gql<T>(url: string, tok: string, query: string, timeoutMs = GRAPH
   return body.data;
 }
 
-const totalCount = async (url: string, tok: string, timeoutMs?: number) =>
-  (await gql<{ requests: { totalCount: number } }>(url, tok, '{ requests(first: 1) { totalCount } }', timeoutMs))
-    .requests.totalCount;
+/** The first page of GraphQL `requests` (newest first) and its `totalCount`: a short page is an error. */
+async function totalCount(url: string, tok: string, timeoutMs?: number): Promise<number> {
+  const { requests } = await gql<{ requests: { totalCount: number; edges: { node: { id: string } }[] } }>(
+    url,
+    tok,
+    '{ requests(first: 5) { totalCount edges { node { id } } } }',
+    timeoutMs,
+  );
+  if (requests.edges.length !== Math.min(5, requests.totalCount))
+    throw new Error(`a page of ${requests.edges.length} requests of ${requests.totalCount}`);
+  return requests.totalCount;
+}
 
 interface ProjectionRow {
   name: string;

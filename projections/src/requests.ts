@@ -45,7 +45,17 @@ export interface RequestDoc extends ReadDoc {
   version: number;
   /** Global position of the registration: a stable, unique pagination key. */
   seq: number;
+  /**
+   * `seq` / REQUEST_SEQ_PAGE, rounded down: lets a reader on FerretDB 1.x take the newest requests
+   * a page at a time with equality queries (it decodes the whole collection for a sort on `seq`).
+   * Documents written before it existed get it with their next event, or by rebuilding `requests`.
+   */
+  seqPage?: number;
 }
+
+/** How many global positions one `seqPage` spans (about 170 requests at ~6 events each). */
+export const REQUEST_SEQ_PAGE = 1024;
+export const seqPageOf = (seq: number): number => Math.floor(seq / REQUEST_SEQ_PAGE);
 
 const requestIdOf = (e: StoredEvent): string => e.streamId.slice('request-'.length);
 
@@ -77,11 +87,13 @@ export function applyRequestEvent(doc: RequestDoc | null, stored: StoredEvent): 
       updatedAt: stored.occurredAt,
       version: stored.streamPosition,
       seq: stored.globalPosition,
+      seqPage: seqPageOf(stored.globalPosition),
     };
   }
   if (!doc) return null;
   const next: Omit<RequestDoc, '_position'> = {
     ...doc,
+    seqPage: seqPageOf(doc.seq),
     events: [...doc.events, entry],
     updatedAt: stored.occurredAt,
     version: stored.streamPosition,

@@ -410,6 +410,11 @@ export class MongoReadStore implements ReadStore {
     readonly ferretdb: boolean,
   ) {}
 
+  /** FerretDB 1.x sorts, ranges and counts by decoding every candidate document. */
+  get scansForSorts(): boolean {
+    return this.ferretdb;
+  }
+
   private get db(): Db {
     return this.keeper.db(this.databaseName);
   }

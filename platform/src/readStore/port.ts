@@ -61,6 +61,12 @@ export interface ReadStore {
   saveCheckpoint(name: string, position: number): Promise<void>;
   /** Whether documents survive a restart (the embedded store rebuilds from the log at start). */
   readonly durable: boolean;
+  /**
+   * True when a sort, a range or a count costs a decode of every candidate document: FerretDB 1.x
+   * hands only equality conditions to its backend. Readers then prefer equality queries over few
+   * documents and maintained counters. False or absent: served from indexes (MongoDB, embedded).
+   */
+  readonly scansForSorts?: boolean;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -114,6 +114,9 @@ export function routedReadStore(store: ReadStore, route: (collection: string) =>
     get durable() {
       return store.durable;
     },
+    get scansForSorts() {
+      return store.scansForSorts;
+    },
     collection: <T extends ReadDoc>(name: string) => store.collection<T>(route(name)),
     ensureIndexes: (collection, indexes) => store.ensureIndexes(route(collection), indexes),
     getCheckpoint: (name) => store.getCheckpoint(name),

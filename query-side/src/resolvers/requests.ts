@@ -6,6 +6,7 @@ import { readYourWrites } from '../consistency.js';
 import type { QueryContext, QueryDeps } from '../context.js';
 import { badUserInput } from '../errors.js';
 import { toRequestView, type RequestView } from './requestView.js';
+import { countFromStats, newestByPages } from './requestScans.js';
 import { requestAsOf } from './timeTravel.js';
 
 const CACHE_TTL_MS = 30_000;
@@ -94,18 +95,44 @@ export function requestQueries(deps: QueryDeps) {
       if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE)
         throw badUserInput('first', `first must be from 1 to ${MAX_PAGE}`);
       const filter = buildRequestFilter(ctx, args.filter);
-      const page: Filter = args.after != null ? { ...filter, seq: { $lt: decodeCursor(args.after) } } : filter;
+      const before = args.after != null ? decodeCursor(args.after) : undefined;
       await readYourWrites(deps, ctx, args.minPosition);
       const collection = deps.readStore.collection<RequestDoc>(REQUESTS);
-      const [docs, totalCount] = await Promise.all([
-        collection.find({ filter: page, sort: [['seq', -1]], limit: first + 1 }),
-        collection.count(filter),
-      ]);
-      const edges = docs.slice(0, first).map((doc) => ({ cursor: encodeCursor(doc.seq), node: toRequestView(doc) }));
+      const scans = deps.readStore.scansForSorts === true;
+      // Each part is read only when the query selects it: a `totalCount` alone lists nothing.
+      const once = <T>(load: () => Promise<T>): (() => Promise<T>) => {
+        let loaded: Promise<T> | undefined;
+        return () => (loaded ??= load());
+      };
+      const page = once(async () => {
+        const docs = scans
+          ? await newestByPages(collection, filter, first + 1, await deps.eventStore.headPosition(), before)
+          : await collection.find({
+              filter: before !== undefined ? { ...filter, seq: { $lt: before } } : filter,
+              sort: [['seq', -1]],
+              limit: first + 1,
+            });
+        const edges = docs.slice(0, first).map((doc) => ({ cursor: encodeCursor(doc.seq), node: toRequestView(doc) }));
+        return { edges, hasNextPage: docs.length > first };
+      });
+      const totalCount = once(async () => {
+        const fromCounters =
+          scans && args.filter?.from == null && args.filter?.to == null
+            ? await countFromStats(
+                deps,
+                merchantScope(ctx.principal, args.filter?.merchantId),
+                args.filter?.status ?? undefined,
+              )
+            : undefined;
+        return fromCounters ?? collection.count(filter);
+      });
       return {
-        edges,
-        nodes: edges.map((e) => e.node),
-        pageInfo: { hasNextPage: docs.length > first, endCursor: edges.at(-1)?.cursor ?? null },
+        edges: async () => (await page()).edges,
+        nodes: async () => (await page()).edges.map((e) => e.node),
+        pageInfo: async () => {
+          const { edges, hasNextPage } = await page();
+          return { hasNextPage, endCursor: edges.at(-1)?.cursor ?? null };
+        },
         totalCount,
       };
     },
