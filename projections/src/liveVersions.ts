@@ -2,6 +2,7 @@ import {
   PROJECTION_VERSIONS_TOPIC,
   ProjectionVersions,
   routedReadStore,
+  versionedCheckpoint,
   versionedCollection,
   type Logger,
   type MQEmitter,
@@ -11,6 +12,10 @@ import type { Projection } from './projection.js';
 
 /** How often a process re-reads the pointers (a missed pub/sub message costs at most this long). */
 export const POINTER_POLL_MS = 1000;
+/** Longest readers stay on the previous version after a switch while the new one catches up. */
+export const READER_SWITCH_WAIT_MS = 30_000;
+/** How often a process without a projector looks at the new version's checkpoint meanwhile. */
+const CHECKPOINT_POLL_MS = 100;
 
 /**
  * Which version of each projection is live, as this process knows it: read from the pointer
@@ -65,10 +70,32 @@ export class LiveVersions {
    * Holds readers on the version they were reading after a switch until `gate` resolves: a
    * projector in this process catches the new live version up to where the old one was, so
    * readers never see documents disappear (a cutover while writes go on, a rollback). Without a
-   * gate (a process that only reads), readers follow the pointer at once.
+   * gate of its own (a process that only reads), a process holds them until the new version's
+   * checkpoint in the read store has reached the old one's (`caughtUpInStore`).
    */
   holdReadersUntil(gate: ((projection: string, version: number) => Promise<void>) | undefined): void {
     this.gate = gate;
+  }
+
+  /**
+   * The gate of a process without a projector: the projector that writes the new live version
+   * runs elsewhere, so its progress is read from the checkpoints both versions keep in the read
+   * store. Bounded by READER_SWITCH_WAIT_MS; a newer switch ends the wait.
+   */
+  private async caughtUpInStore(projection: string, version: number): Promise<void> {
+    const target = await this.store.getCheckpoint(versionedCheckpoint(projection, this.servedVersion(projection)));
+    const deadline = Date.now() + READER_SWITCH_WAIT_MS;
+    while (this.live.get(projection) === version) {
+      if ((await this.store.getCheckpoint(versionedCheckpoint(projection, version))) >= target) return;
+      if (Date.now() >= deadline) {
+        this.deps.logger?.warn(
+          { projection, version, target },
+          'the new live version did not catch up in time; readers switch to it anyway',
+        );
+        return;
+      }
+      await new Promise((r) => setTimeout(r, CHECKPOINT_POLL_MS));
+    }
   }
 
   private serve(name: string, version: number): void {
@@ -97,9 +124,10 @@ export class LiveVersions {
         this.live.set(name, pointer.live);
         changed.push(name);
         const version = pointer.live;
-        if (!this.gate || initial) this.serve(name, version);
+        const gate = this.gate ?? ((p: string, v: number) => this.caughtUpInStore(p, v));
+        if (initial) this.serve(name, version);
         else
-          void this.gate(name, version)
+          void gate(name, version)
             .catch((error: unknown) =>
               this.deps.logger?.warn({ err: error, projection: name }, 'reader gate failed; switching readers now'),
             )

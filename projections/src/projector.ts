@@ -16,7 +16,7 @@ import {
 } from '@settle/platform';
 import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, type AttemptMarker } from './attempts.js';
 import { errorText, newParkedDoc, PARKED_STREAMS, parkedId, type ParkedStreamDoc } from './parking.js';
-import { LiveVersions } from './liveVersions.js';
+import { LiveVersions, READER_SWITCH_WAIT_MS } from './liveVersions.js';
 import type { Projection } from './projection.js';
 import { REQUESTS, type RequestDoc } from './requests.js';
 import { isReadStoreFailure, UnitOfWork } from './unitOfWork.js';
@@ -70,9 +70,6 @@ const BATCH_TIMEOUT_MS = 60_000;
  * models tens of seconds to catch up after a restart).
  */
 const CAREFUL_EVENTS = 32;
-
-/** Longest readers are held on the old version after a switch while the new one catches up. */
-const READER_SWITCH_WAIT_MS = 30_000;
 
 /** Idle time after a batch before its attempt marker is cleared (memory read stores; see `clearMarkerSoon`). */
 const MARKER_CLEAR_IDLE_MS = 100;
