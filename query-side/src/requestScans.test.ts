@@ -1,4 +1,4 @@
-import type { RequestStatus } from '@settle/domain';
+import { REQUEST_STATUSES, type RequestStatus } from '@settle/domain';
 import { MemoryReadStore, type Filter, type ReadStore } from '@settle/platform';
 import { REQUESTS, REQUEST_SEQ_PAGE, seqPageOf, type RequestDoc } from '@settle/projections';
 import fc from 'fast-check';
@@ -8,16 +8,7 @@ import { buildQueryApp } from './plugin.js';
 import { countFromStats, newestByPages } from './resolvers/requestScans.js';
 import { DEMO_MERCHANT, DEMO_MERCHANT_2, createHarness, type Harness } from './testing.js';
 
-const STATUSES: RequestStatus[] = [
-  'REGISTERED',
-  'AUTHORIZING',
-  'AUTHORIZED',
-  'SETTLED',
-  'DECLINED',
-  'FAILED',
-  'CANCELLED',
-  'ARCHIVED',
-];
+const STATUSES = [...REQUEST_STATUSES];
 
 /** The same store, saying that it sorts and counts by scanning (as FerretDB 1.x does). */
 const scanning = (store: ReadStore): ReadStore => Object.create(store, { scansForSorts: { value: true } }) as ReadStore;

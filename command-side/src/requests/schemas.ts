@@ -1,4 +1,4 @@
-import { MAX_AMOUNT } from '@settle/domain';
+import { MAX_AMOUNT, REQUEST_STATUSES } from '@settle/domain';
 
 /** Largest body the /v1/requests routes read (413 above); the server-wide limit is larger. */
 export const REQUEST_BODY_LIMIT = 64 * 1024;
@@ -8,16 +8,7 @@ const TEXT = '^[^\\u0000-\\u001f\\u007f]*$';
 /** As TEXT, but line breaks and tabs are fine in free text. */
 const FREE_TEXT = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
 
-export const STATUSES = [
-  'REGISTERED',
-  'AUTHORIZING',
-  'AUTHORIZED',
-  'SETTLED',
-  'DECLINED',
-  'FAILED',
-  'CANCELLED',
-  'ARCHIVED',
-];
+export const STATUSES = [...REQUEST_STATUSES];
 
 export const registerBody = {
   type: 'object',

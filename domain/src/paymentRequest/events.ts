@@ -5,6 +5,15 @@ export type RequestStatus =
 
 export const TERMINAL_STATUSES: readonly RequestStatus[] = ['SETTLED', 'DECLINED', 'FAILED', 'CANCELLED'];
 
+/** Every status, in lifecycle order. */
+export const REQUEST_STATUSES: readonly RequestStatus[] = [
+  'REGISTERED',
+  'AUTHORIZING',
+  'AUTHORIZED',
+  ...TERMINAL_STATUSES,
+  'ARCHIVED',
+];
+
 export interface AttemptError {
   code: string;
   message: string;
