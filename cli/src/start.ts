@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import {
   commandPlugin,
   createAddressPolicy,
+  createOpsApp,
   createCallbackUrlPolicy,
   createHttpApp,
   parseCorsOrigins,
@@ -30,7 +31,8 @@ export type RoleName = (typeof ROLES)[number];
 
 export interface RunningSettle {
   config: Config;
-  httpUrl?: string;
+  /** Where this process serves HTTP: the APIs (command, query roles) or only health and metrics. */
+  httpUrl: string;
   stop(): Promise<void>;
 }
 
@@ -129,74 +131,80 @@ export async function startSettle(
       stops.push(() => projector.stop());
     }
 
-    let app: FastifyInstance | undefined;
-    let httpUrl: string | undefined;
-    if (roles.has('command') || roles.has('query')) {
-      // Each part the roles of this process use, as the part monitor last saw it (probed every second).
-      const readiness: ReadinessCheck[] = partReadiness(roles, parts.health);
-      if (roles.has('projector')) {
-        // A flag, not Promise.race with an already-resolved promise: that race always picks the latter.
-        let caughtUp = false;
-        void projector.whenCaughtUp().then(() => (caughtUp = true));
-        readiness.push({
-          name: 'projections',
-          check: async () => {
-            if (!caughtUp) throw new Error('projections are still catching up');
-          },
-        });
-      }
-      const https = httpsOptions(config);
-      const trustProxy = trustProxyOption(config);
-      app = await createHttpApp({
-        logger,
-        metrics: parts.metrics,
-        bodyLimit: config.bodyLimit,
-        readiness,
-        corsOrigins: parseCorsOrigins(config.corsOrigins),
-        ...(https ? { https } : {}),
-        ...(trustProxy !== undefined ? { trustProxy } : {}),
+    // Every process serves HTTP on SETTLE_HTTP_PORT: the REST and GraphQL APIs with the command and
+    // query roles, and always /health/live, /health/ready and /metrics (for the worker roles alone,
+    // only those), so an orchestrator can probe any process and Prometheus can scrape its gauges.
+    const api = roles.has('command') || roles.has('query');
+    // Each part the roles of this process use, as the part monitor last saw it (probed every second).
+    const readiness: ReadinessCheck[] = partReadiness(roles, parts.health);
+    if (roles.has('projector')) {
+      // A flag, not Promise.race with an already-resolved promise: that race always picks the latter.
+      let caughtUp = false;
+      void projector.whenCaughtUp().then(() => (caughtUp = true));
+      readiness.push({
+        name: 'projections',
+        check: async () => {
+          if (!caughtUp) throw new Error('projections are still catching up');
+        },
       });
-      if (roles.has('command'))
-        await app.register(commandPlugin, {
-          eventStore: parts.eventStore,
-          idempotency: parts.idempotency,
-          tokens,
-          clients,
-          metrics: parts.metrics,
-          callbackUrls: createCallbackUrlPolicy({ production: config.production, allowlist: config.callbackAllowlist }),
-          gatewayProviders: { sandbox: config.gatewayWebhookSecret },
-          rateLimits: {
-            perClient: config.rateLimit,
-            perIp: config.rateLimitIp,
-            loginFailures: config.loginFailureLimit,
-          },
-          ...(parts.redis ? { redis: parts.redis, redisPrefix: config.redisPrefix } : {}),
-          unavailable: commandNeeds(config, parts),
-        });
-      if (roles.has('query'))
-        await app.register(queryPlugin, {
-          readStore: liveVersions.readStore,
-          eventStore: parts.eventStore,
-          projector,
-          operations,
-          tokens,
-          clients,
-          pubsub: parts.pubsub,
-          cache: parts.cache,
-          logger,
-          graphiql: config.graphiql ?? !config.production,
-          readWaitMs: config.readWaitMs,
-          limits: { introspection: config.graphqlIntrospection ?? !config.production },
-          ...operatorParts(parts),
-        });
-      const started = app;
-      stops.push(() => started.close());
-      await app.listen({ port: config.httpPort, host: config.host });
-      const address = app.server.address();
-      const port = typeof address === 'object' && address ? address.port : config.httpPort;
-      httpUrl = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
-      logger.info({ url: httpUrl, docs: `${httpUrl}/docs`, graphql: `${httpUrl}/graphql` }, 'HTTP API listening');
     }
+    const https = httpsOptions(config);
+    const trustProxy = trustProxyOption(config);
+    const httpOptions = {
+      logger,
+      metrics: parts.metrics,
+      bodyLimit: config.bodyLimit,
+      readiness,
+      corsOrigins: parseCorsOrigins(config.corsOrigins),
+      ...(https ? { https } : {}),
+      ...(trustProxy !== undefined ? { trustProxy } : {}),
+    };
+    const app: FastifyInstance = api ? await createHttpApp(httpOptions) : await createOpsApp(httpOptions);
+    if (roles.has('command'))
+      await app.register(commandPlugin, {
+        eventStore: parts.eventStore,
+        idempotency: parts.idempotency,
+        tokens,
+        clients,
+        metrics: parts.metrics,
+        callbackUrls: createCallbackUrlPolicy({ production: config.production, allowlist: config.callbackAllowlist }),
+        gatewayProviders: { sandbox: config.gatewayWebhookSecret },
+        rateLimits: {
+          perClient: config.rateLimit,
+          perIp: config.rateLimitIp,
+          loginFailures: config.loginFailureLimit,
+        },
+        ...(parts.redis ? { redis: parts.redis, redisPrefix: config.redisPrefix } : {}),
+        unavailable: commandNeeds(config, parts),
+      });
+    if (roles.has('query'))
+      await app.register(queryPlugin, {
+        readStore: liveVersions.readStore,
+        eventStore: parts.eventStore,
+        projector,
+        operations,
+        tokens,
+        clients,
+        pubsub: parts.pubsub,
+        cache: parts.cache,
+        logger,
+        graphiql: config.graphiql ?? !config.production,
+        readWaitMs: config.readWaitMs,
+        limits: { introspection: config.graphqlIntrospection ?? !config.production },
+        ...operatorParts(parts),
+      });
+    stops.push(() => app.close());
+    await app.listen({ port: config.httpPort, host: config.host });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.httpPort;
+    const httpUrl = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
+    if (api)
+      logger.info({ url: httpUrl, docs: `${httpUrl}/docs`, graphql: `${httpUrl}/graphql` }, 'HTTP API listening');
+    else
+      logger.info(
+        { url: httpUrl, ready: `${httpUrl}/health/ready`, metrics: `${httpUrl}/metrics` },
+        'health and metrics listening',
+      );
 
     const consumers: Consumer[] = [];
     const notifier = createNotifier({
@@ -255,7 +263,7 @@ export async function startSettle(
       stops.push(() => scheduler.stop());
     }
     logger.info('Settle is up');
-    return { config, ...(httpUrl ? { httpUrl } : {}), stop: stopAll };
+    return { config, httpUrl, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

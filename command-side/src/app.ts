@@ -45,6 +45,38 @@ const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
  * Returns an app that is not listening.
  */
 export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
+  const app = await createEdge(opts);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Settle API',
+        version: '1',
+        description:
+          'Outbound payment requests: register, follow, cancel. Errors are application/problem+json (RFC 9457).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  // staticCSP: Swagger UI sends a CSP naming its own inline code by hash, instead of helmet's stricter default.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(opsRoutes, { metrics: opts.metrics, readiness: opts.readiness });
+  return app;
+}
+
+/**
+ * The HTTP server of a process without an API (projector, reactor, scheduler, payments roles):
+ * `/health/live`, `/health/ready` and `/metrics` only, with the same edge (problem+json, request
+ * ids, HTTP metrics) so an orchestrator can probe it and Prometheus can scrape it. Not listening.
+ */
+export async function createOpsApp(opts: HttpAppOptions): Promise<FastifyInstance> {
+  const app = await createEdge(opts);
+  await app.register(opsRoutes, { metrics: opts.metrics, readiness: opts.readiness });
+  return app;
+}
+
+async function createEdge(opts: HttpAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Long ids reach the route and its schema names them; past this the router answers itself.
@@ -96,23 +128,6 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstan
     opts.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     done();
   });
-
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Settle API',
-        version: '1',
-        description:
-          'Outbound payment requests: register, follow, cancel. Errors are application/problem+json (RFC 9457).',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-    },
-  });
-  // staticCSP: Swagger UI sends a CSP naming its own inline code by hash, instead of helmet's stricter default.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(opsRoutes, { metrics: opts.metrics, readiness: opts.readiness });
   return app;
 }
 

@@ -239,7 +239,7 @@ export interface SettleProcess {
   httpPort: number;
   grpcPort: number;
   sandboxPort: number;
-  /** `http://127.0.0.1:<httpPort>` (meaningful when the process runs command or query). */
+  /** `http://127.0.0.1:<httpPort>`: the APIs with command or query, otherwise health and metrics only. */
   httpUrl: string;
   dataDir: string;
   logFile: string;
@@ -266,8 +266,8 @@ export interface SpawnOptions {
 const running = new Set<SettleProcess>();
 
 /**
- * Starts `settle start --roles …` as a child process and waits until it is ready: `/health/ready`
- * answers 200 for processes with an HTTP API, the log line "Settle is up" for the others.
+ * Starts `settle start --roles …` as a child process and waits until it is ready: the log line
+ * "Settle is up", then `/health/ready` answering 200 (every process serves it on its HTTP port).
  * Logs go to a file in the process's data dir; warnings and errors are kept in `problems`.
  */
 export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
@@ -371,7 +371,6 @@ export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
   running.add(proc);
 
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
-  const hasHttp = opts.roles.includes('command') || opts.roles.includes('query');
   try {
     await Promise.race([
       exited.then((r) => {
@@ -391,12 +390,11 @@ export async function spawnSettle(opts: SpawnOptions): Promise<SettleProcess> {
               )),
           ),
         ]).finally(() => clearTimeout(timer));
-        if (hasHttp)
-          await waitUntil(
-            `${opts.name} /health/ready`,
-            async () => (await fetch(`${proc.httpUrl}/health/ready`, { signal: AbortSignal.timeout(2000) })).ok,
-            readyTimeoutMs,
-          );
+        await waitUntil(
+          `${opts.name} /health/ready`,
+          async () => (await fetch(`${proc.httpUrl}/health/ready`, { signal: AbortSignal.timeout(2000) })).ok,
+          readyTimeoutMs,
+        );
       })(),
     ]);
   } catch (error) {
