@@ -117,6 +117,8 @@ export async function createPlatform(
           logger: logger.child({ part: 'bus' }),
           metrics,
           topicPrefix: config.kafkaTopicPrefix,
+          // Consumers count crash loops in the event store's checkpoints (durable on every store).
+          attemptStore: eventStore,
           ...(opts.forward
             ? { eventStore, forwarder: { streamPrefixes: ['request-', 'preferences-', 'client-'] } }
             : {}),

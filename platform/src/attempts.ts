@@ -24,3 +24,13 @@ export function decodeMarker(value: number): AttemptMarker | undefined {
   const low = value % 1000;
   return { position: Math.floor(value / 1000), kind: low >= 100 ? 'event' : 'batch', attempts: low % 100 };
 }
+
+/**
+ * The attempt at `position` that is about to start (one at a time, after an unclean stop), given
+ * the marker the last run left behind: one more than it counted if it died on that very event
+ * or message, else the first. Past `limit`, the caller gives up on it (parks or dead-letters it
+ * unhandled) instead.
+ */
+export function nextAttempt(leftBehind: AttemptMarker | undefined, position: number): number {
+  return leftBehind?.kind === 'event' && leftBehind.position === position ? leftBehind.attempts + 1 : 1;
+}

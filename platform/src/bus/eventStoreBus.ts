@@ -1,6 +1,6 @@
 import type { StoredEvent } from '@settle/domain';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
-import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, type AttemptMarker } from '../attempts.js';
+import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, nextAttempt, type AttemptMarker } from '../attempts.js';
 import type { EventStore, Subscription } from '../eventStore/port.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -249,8 +249,7 @@ class GroupConsumer implements Consumer {
   private async handleCarefully(event: StoredEvent): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.tails.values()]);
     this.careful--;
-    const m = this.leftBehind;
-    const attempts = m?.kind === 'event' && m.position === event.globalPosition ? m.attempts + 1 : 1;
+    const attempts = nextAttempt(this.leftBehind, event.globalPosition);
     const parked = this.parked.get(event.streamId);
     const held = parked !== undefined && event.globalPosition >= parked.position;
     if (!held && attempts > this.settings.crashLoopAttempts) {

@@ -6,7 +6,12 @@ import type { Metrics } from '../metrics.js';
 import { createForwarder, type Forwarder, type ForwarderOptions } from './forwarder.js';
 import { REPLAY_HEADERS } from './kafkaCodec.js';
 import { BusUnavailableError, busMetrics, createKafkaClient, type BusMetrics } from './kafkaClient.js';
-import { defaultConsumerSettings, KafkaGroupConsumer, type KafkaConsumerSettings } from './kafkaConsumer.js';
+import {
+  defaultConsumerSettings,
+  KafkaGroupConsumer,
+  type AttemptStore,
+  type KafkaConsumerSettings,
+} from './kafkaConsumer.js';
 import { readDeadLetters, type DeadLetter } from './kafkaDlq.js';
 import { categoryOf, dlqTopicFor, ensureTopics, topicFor } from './kafkaTopics.js';
 import type { Bus, Consumer, ConsumerOptions, EventHandler } from './port.js';
@@ -27,6 +32,13 @@ export interface KafkaBusOptions {
   /** When set, this process also runs the forwarder from this event store to Kafka. */
   eventStore?: EventStore;
   forwarder?: Pick<ForwarderOptions, 'streamPrefixes' | 'batchSize' | 'checkpointName' | 'exclusive'>;
+  /**
+   * Where consumers write down what they are handling, so a handler that kills the process is
+   * counted and the message dead-lettered after `crashLoopAttempts` deaths (named checkpoints
+   * `kafka:<group>:<topic>:<partition>:attempt`). Default: `eventStore`; without either, crash
+   * loops are not counted.
+   */
+  attemptStore?: AttemptStore;
   /** Consumer group timings, retry/DLQ policy (defaults in `defaultConsumerSettings`). */
   consumer?: Partial<KafkaConsumerSettings>;
   /** Per-connection timeout, also how long start-up waits before reporting Kafka unreachable. */
@@ -37,7 +49,7 @@ export interface KafkaBusOptions {
  * The Kafka bus: the forwarder (when given an event store) publishes every stored event to the
  * topic of its category; `consume` runs a consumer group that commits offsets only after success,
  * handles streams concurrently and each stream in order, retries with backoff, and dead-letters
- * poison messages to `<topic>.dlq`.
+ * poison messages to `<topic>.dlq` (and, with an attempt store, messages the process keeps dying on).
  *
  * @example
  * const bus = await KafkaBus.create({ brokers: parseKafkaBrokers(config.bus), logger, metrics, eventStore });
@@ -52,6 +64,7 @@ export class KafkaBus implements Bus {
   private readonly metrics?: BusMetrics;
   private readonly topicPrefix: string;
   private readonly groupPrefix: string;
+  private readonly attemptStore: AttemptStore | undefined;
   private closed = false;
   /** A separate admin client without retries for `ping()`: one quick round trip, never the retried ones. */
   private probeAdmin?: Admin | undefined;
@@ -67,6 +80,7 @@ export class KafkaBus implements Bus {
     this.groupPrefix = opts.groupPrefix ?? this.topicPrefix;
     this.settings = { ...defaultConsumerSettings, ...opts.consumer };
     if (opts.metrics) this.metrics = busMetrics(opts.metrics.registry);
+    this.attemptStore = opts.attemptStore ?? opts.eventStore;
   }
 
   /** Connects (failing fast with the brokers named if Kafka is unreachable) and starts the forwarder if asked. */
@@ -207,6 +221,7 @@ export class KafkaBus implements Bus {
       logger: this.opts.logger,
       settings: this.settings,
       sendToDlq: (topic, message) => this.sendToDlq(topic, message),
+      ...(this.attemptStore ? { attempts: this.attemptStore } : {}),
       onStop: () => this.consumers.delete(consumer),
       ...(this.metrics ? { metrics: this.metrics } : {}),
     });

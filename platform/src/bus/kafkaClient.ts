@@ -9,6 +9,8 @@ export const ERR_BUS_UNAVAILABLE = 'SETTLE_ERR_BUS_UNAVAILABLE';
 export const ERR_BUS_HANDLER_FAILED = 'SETTLE_ERR_BUS_HANDLER_FAILED';
 /** A message on a Settle topic is not a stored event envelope (sent to the DLQ without retries). */
 export const ERR_BUS_MALFORMED_MESSAGE = 'SETTLE_ERR_BUS_MALFORMED_MESSAGE';
+/** The consumer's process kept dying (or was killed) while handling a message: sent to the DLQ unhandled. */
+export const ERR_BUS_CRASH_LOOP = 'SETTLE_ERR_BUS_CRASH_LOOP';
 
 export class BusUnavailableError extends SettleError {
   constructor(brokers: string[], cause: unknown) {
