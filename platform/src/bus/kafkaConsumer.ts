@@ -68,9 +68,7 @@ export function attemptCheckpointName(groupId: string, topic: string, partition:
 export class CrashLoopError extends Error {
   readonly code = ERR_BUS_CRASH_LOOP;
   constructor(attempts: number) {
-    super(
-      `the process stopped ${attempts} times while handling this message (a crash, e.g. out of memory, or a kill)`,
-    );
+    super(`the process stopped ${attempts} times while handling this message (a crash, e.g. out of memory, or a kill)`);
     this.name = 'CrashLoopError';
   }
 }
@@ -379,7 +377,7 @@ export class KafkaGroupConsumer implements Consumer {
     try {
       if (attempts && !(await this.loadAttempts(attempts, signal))) return;
       // After an unclean stop: one message at a time, each attempt written down before it starts.
-      for (; attempts && attempts.careful > 0 && next < items.length; ) {
+      for (; attempts && attempts.careful > 0 && next < items.length;) {
         const i = next;
         const item = items[i]!;
         const done = this.handles(item)
