@@ -127,19 +127,22 @@ describe('Kafka group consumer: crash loops', () => {
         attempts: store,
       });
       await consumer.start();
-      const batch = fake.eachBatch!({
-        batch: { topic: TOPIC, partition: 0, messages: MESSAGES },
-        resolveOffset: () => undefined,
-        heartbeat: async () => undefined,
-        commitOffsetsIfNecessary: async (offsets?: { topics: { partitions: { offset: string }[] }[] }) => {
-          if (offsets) commits.push(offsets.topics[0]!.partitions[0]!.offset);
-        },
-        isRunning: () => true,
-        isStale: () => false,
-      } as unknown as EachBatchPayload);
-      return { consumer, handled, commits, batch };
+      /** kafkajs hands the partition's uncommitted messages over (again). */
+      const deliver = () =>
+        fake.eachBatch!({
+          batch: { topic: TOPIC, partition: 0, messages: MESSAGES },
+          resolveOffset: () => undefined,
+          heartbeat: async () => undefined,
+          commitOffsetsIfNecessary: async (offsets?: { topics: { partitions: { offset: string }[] }[] }) => {
+            if (offsets) commits.push(offsets.topics[0]!.partitions[0]!.offset);
+          },
+          isRunning: () => true,
+          isStale: () => false,
+        } as unknown as EachBatchPayload);
+      const batch = deliver();
+      return { consumer, fake, handled, commits, batch, deliver };
     }
-    return { writes, dead, marker, run };
+    return { checkpoints, writes, dead, marker, run };
   }
   const until = async (check: () => boolean) => {
     await expect.poll(check, { timeout: 2000, interval: 5 }).toBe(true);
@@ -187,5 +190,21 @@ describe('Kafka group consumer: crash loops', () => {
     await until(() => marker() === undefined);
     expect(writes.map(decodeMarker)).toEqual([{ kind: 'batch', position: 0, attempts: 1 }, undefined]);
     await ok.consumer.stop();
+  });
+
+  it('reads the marker again when a partition comes back after a rebalance (another member may have died on it)', async () => {
+    const { checkpoints, dead, run } = world();
+    const member = await run(false);
+    await member.batch;
+    expect(member.handled).toHaveLength(MESSAGES.length);
+    // The partition goes to another member, which dies on offset 2 three times; then it comes back.
+    member.fake.emit('group_join', { payload: { memberAssignment: { [TOPIC]: [] } } });
+    checkpoints.set(MARKER, encodeMarker({ kind: 'event', position: 2, attempts: 3 }));
+    member.fake.emit('group_join', { payload: { memberAssignment: { [TOPIC]: [0] } } });
+    member.handled.length = 0;
+    await member.deliver();
+    expect(member.handled).toEqual(['request-a/A', 'request-b/A', 'request-a/B', 'request-bad/C']);
+    expect(dead.map((m) => m.headers![DLQ_HEADERS.errorCode])).toEqual([ERR_BUS_CRASH_LOOP]);
+    await member.consumer.stop();
   });
 });
