@@ -61,7 +61,12 @@ export async function openEventStore(
   }
   try {
     if (config.eventStore.startsWith('postgres'))
-      return await SqlEventStore.create(await createPgClient(config.eventStore));
+      return await SqlEventStore.create(
+        await createPgClient(config.eventStore, {
+          statementTimeoutMs: config.pgStatementTimeoutMs,
+          longStatementTimeoutMs: config.pgLongStatementTimeoutMs,
+        }),
+      );
     return await EsdbEventStore.create(config.eventStore);
   } catch (error) {
     return fail('event store', config.eventStore, error);

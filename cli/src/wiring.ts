@@ -89,7 +89,12 @@ export async function createPlatform(
       );
     } else if (config.eventStore.startsWith('postgres')) {
       store = sqlStore = await connect('event store (PostgreSQL)', config.eventStore, async () =>
-        SqlEventStore.create(await createPgClient(config.eventStore)),
+        SqlEventStore.create(
+          await createPgClient(config.eventStore, {
+            statementTimeoutMs: config.pgStatementTimeoutMs,
+            longStatementTimeoutMs: config.pgLongStatementTimeoutMs,
+          }),
+        ),
       );
     } else {
       store = await connect('event store (EventStoreDB)', config.eventStore, () =>
@@ -179,6 +184,9 @@ export async function createPlatform(
       logger: logger.child({ part: 'health' }),
       registry: metrics.registry,
     });
+    // A statement of the event store timed out: down now (commands get 503 at once); the next
+    // probe checks whether an append could take its locks again.
+    sqlStore?.onStall((reason) => health.markDown('eventStore', reason));
     health.start();
     closers.unshift(async () => health.stop());
 

@@ -292,6 +292,18 @@ const schema = {
     default: [] as string[],
     parse: cidrs,
   },
+  pgStatementTimeoutMs: {
+    env: 'SETTLE_PG_STATEMENT_TIMEOUT',
+    doc: 'PostgreSQL event store: a statement (or an idle transaction) running longer is cancelled and rolled back; an append then fails with 503, nothing stored',
+    default: 30_000,
+    parse: parseDuration,
+  },
+  pgLongStatementTimeoutMs: {
+    env: 'SETTLE_PG_LONG_STATEMENT_TIMEOUT',
+    doc: 'PostgreSQL event store: timeout of the schema set-up and ANALYZE at start',
+    default: 600_000,
+    parse: parseDuration,
+  },
   readWaitMs: {
     env: 'SETTLE_READ_WAIT',
     doc: 'longest wait for minPosition in GraphQL',

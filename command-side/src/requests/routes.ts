@@ -4,6 +4,7 @@ import {
   deterministicId,
   handleCommand,
   hasRole,
+  isUnavailableError,
   loadAggregate,
   newId,
   type EventStore,
@@ -154,6 +155,12 @@ export async function requestRoutes(app: FastifyInstance, deps: RequestRoutesDep
       } catch (error) {
         const status = (error as { statusCode?: number }).statusCode;
         if (status !== undefined && status < 500) await deps.idempotency.abandon(scope, key);
+        else if (isUnavailableError(error))
+          // 503 (a part did not answer, a statement timed out): the client is told to retry, so the
+          // key must let it. Whether or not the event was stored, the retry derives the same request
+          // and event ids, and the store answers it as a duplicate. If even this fails (the part is
+          // still down), the key is taken again once stale.
+          await deps.idempotency.abandon(scope, key).catch(() => undefined);
         else
           await deps.idempotency.complete(scope, key, {
             statusCode: 500,

@@ -91,6 +91,8 @@ const STALE_REVISION = '22012';
 const REVISION_CACHE = 10_000;
 /** Serialises schema set-up: concurrent CREATE TABLE IF NOT EXISTS races on the catalogs. */
 export const SCHEMA_LOCK = 0x5e771e_0002;
+/** How long `ping` waits for what an append needs (its locks) once statements have timed out. */
+const WRITE_PROBE_MS = 800;
 
 export interface SqlEventStoreOptions {
   /** Appends waiting while a batch is written are committed together, up to this many. */
@@ -129,6 +131,9 @@ export class SqlEventStore implements EventStore {
   private closed = false;
   private readonly tail: SharedTail;
   private appendedSinceAnalyze = 0;
+  /** Set when a statement timed out; cleared by the next write that commits or a write probe that passes. */
+  private stall?: { since: string; reason: string };
+  private readonly stallListeners = new Set<(reason: string) => void>();
 
   private constructor(
     private readonly sql: SqlClient,
@@ -153,12 +158,29 @@ export class SqlEventStore implements EventStore {
     // Fresh statistics keep the planner on the primary-key scan for readAll (PGlite has no autovacuum).
     await sql.exec('ANALYZE settle_events');
     const store = new SqlEventStore(sql, opts);
+    sql.onTimeout?.((error) => store.stalled(error));
     if (sql.onNotify) await sql.onNotify(NOTIFY_CHANNEL, () => store.local.emit('appended'));
     return store;
   }
 
   get client(): SqlClient {
     return this.sql;
+  }
+
+  /**
+   * Called when a statement of this store's client timed out (a lock held too long, a server that
+   * stopped answering): with the reason, at once, so the part monitor can turn the event store
+   * down without waiting for its next probe. Returns a function that unsubscribes.
+   */
+  onStall(listener: (reason: string) => void): () => void {
+    this.stallListeners.add(listener);
+    return () => this.stallListeners.delete(listener);
+  }
+
+  private stalled(error: Error): void {
+    // The first timeout says what went wrong; later ones (the probe's own, say) keep it.
+    this.stall ??= { since: new Date().toISOString(), reason: `a statement timed out: ${error.message}` };
+    for (const listener of this.stallListeners) listener(this.stall.reason);
   }
 
   append(streamId: string, events: NewEvent[], opts: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
@@ -266,7 +288,10 @@ export class SqlEventStore implements EventStore {
     }
     // Appends that reuse an event id of an earlier append in this batch go again, after it.
     if (deferred.length > 0) this.queue.unshift(...deferred);
-    if (wrote > 0) this.local.emit('appended');
+    if (wrote > 0) {
+      this.stall = undefined; // a write committed: appends go through again
+      this.local.emit('appended');
+    }
     this.appendedSinceAnalyze += wrote;
     if (this.appendedSinceAnalyze >= 20_000 && !this.sql.autovacuum) {
       // Keep planner statistics fresh as the log grows (PGlite has no autovacuum).
@@ -520,8 +545,32 @@ export class SqlEventStore implements EventStore {
     );
   }
 
+  /**
+   * The server answers; and, once a statement has timed out, an append could take its locks now:
+   * APPEND_LOCK and the tables' ROW EXCLUSIVE lock (which a long DDL, a LOCK TABLE or a stuck
+   * append would hold), each within WRITE_PROBE_MS. The probe writes nothing; it passes as soon
+   * as what held appends up is gone, or a write commits.
+   */
   async ping(): Promise<void> {
-    await this.sql.query('SELECT 1');
+    await this.sql.query('SELECT 1', undefined, { timeoutMs: 2000 });
+    const stall = this.stall;
+    if (!stall) return;
+    try {
+      // One simple-query message: one transaction, whose locks are released when it ends.
+      await this.sql.query(
+        `SET LOCAL lock_timeout = ${WRITE_PROBE_MS}; SET LOCAL statement_timeout = ${2 * WRITE_PROBE_MS};
+         SELECT pg_advisory_xact_lock(${APPEND_LOCK});
+         LOCK TABLE settle_events, settle_streams IN ROW EXCLUSIVE MODE`,
+        undefined,
+        { timeoutMs: 4 * WRITE_PROBE_MS },
+      );
+    } catch (error) {
+      throw new Error(
+        `appends cannot take their locks within ${WRITE_PROBE_MS} ms (${(error as Error).message}); since ${stall.since}, ${stall.reason}`,
+        { cause: error },
+      );
+    }
+    if (this.stall === stall) this.stall = undefined;
   }
 
   async close(): Promise<void> {

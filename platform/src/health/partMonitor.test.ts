@@ -81,6 +81,14 @@ describe('isUnavailableError', () => {
     expect(isUnavailableError(new StoreUnavailableError('event store'))).toBe(true);
   });
 
+  it('knows PostgreSQL statement and lock timeouts and the driver giving up on an answer (retryable: 503)', () => {
+    const cancelled = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    expect(isUnavailableError(cancelled)).toBe(true);
+    expect(isUnavailableError(Object.assign(new Error('lock timeout'), { code: '55P03' }))).toBe(true);
+    expect(isUnavailableError(new Error('Query read timeout'))).toBe(true);
+    expect(isUnavailableError(new Error('my query read timeout handling is wrong'))).toBe(false);
+  });
+
   it('leaves bugs and refusals alone', () => {
     expect(isUnavailableError(new TypeError('x is undefined'))).toBe(false);
     expect(isUnavailableError(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);

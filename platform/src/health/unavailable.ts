@@ -29,7 +29,7 @@ const UNREACHABLE_NAMES = new Set([
 ]);
 
 const UNREACHABLE_MESSAGES =
-  /connection terminated|timeout exceeded when trying to connect|connection is closed|client has encountered a connection error|the database system is (shutting down|starting up|in recovery mode)|terminating connection due to administrator command|stream isn't writeable/i;
+  /connection terminated|timeout exceeded when trying to connect|connection is closed|client has encountered a connection error|the database system is (shutting down|starting up|in recovery mode)|terminating connection due to administrator command|stream isn't writeable|^query read timeout$/i;
 
 /**
  * Whether an error means a part could not be reached (server down, connection lost, timed out)
@@ -42,8 +42,10 @@ export function isUnavailableError(error: unknown, depth = 0): boolean {
   if (error instanceof SettleError) return error.statusCode === 503;
   if (typeof e.code === 'string') {
     if (NETWORK_CODES.has(e.code)) return true;
-    // PostgreSQL: class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now).
-    if (/^08...$/.test(e.code) || /^57P0[123]$/.test(e.code)) return true;
+    // PostgreSQL: class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot
+    // connect now), 57014 (statement cancelled: statement_timeout) and 55P03 (lock_timeout) — a
+    // cancelled statement is rolled back, so retrying it is safe.
+    if (/^08...$/.test(e.code) || /^57P0[123]$/.test(e.code) || e.code === '57014' || e.code === '55P03') return true;
   }
   if (typeof e.name === 'string' && UNREACHABLE_NAMES.has(e.name)) return true;
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGES.test(e.message)) return true;
