@@ -18,4 +18,12 @@ describe('isOutageError', () => {
     expect(isOutageError(Object.assign(new Error('3 INVALID_ARGUMENT'), { code: 3 }))).toBe(false);
     expect(isOutageError(null)).toBe(false);
   });
+
+  it('counts PostgreSQL statement timeouts and lost connections as outages, never as poison', () => {
+    const cancelled = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    expect(isOutageError(cancelled)).toBe(true);
+    expect(isOutageError(new Error('Query read timeout'))).toBe(true);
+    expect(isOutageError(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isOutageError(Object.assign(new Error('duplicate key value'), { code: '23505' }))).toBe(false);
+  });
 });
