@@ -17,7 +17,7 @@ export interface BusContractSubject {
 export interface BusCapabilities {
   /** Several consumers of one group share the work (Kafka). The embedded bus keeps one checkpoint per group, so one consumer. */
   replicas: boolean;
-  /** A message that keeps failing goes to a dead-letter queue after `attempts` attempts; false = retried forever. */
+  /** A message that keeps failing goes to a dead-letter queue after `attempts` attempts; false = none (the embedded bus parks the stream). */
   dlq: false | { attempts: number };
 }
 
@@ -255,7 +255,7 @@ export function describeBusContract(
     it.skipIf(!capabilities.dlq)(
       capabilities.dlq
         ? dlqTitle
-        : `${dlqTitle} — skipped: this adapter has no DLQ (a failing event is retried forever)`,
+        : `${dlqTitle} — skipped: this adapter has no DLQ (it parks a failing event's stream instead: eventStoreBusParking.test.ts)`,
       async () => {
         if (!capabilities.dlq || !subject.readDeadLetters)
           throw new Error('an adapter with a DLQ must provide readDeadLetters');
