@@ -94,6 +94,15 @@ function threadError(e: Record<string, unknown>): Error {
   return Object.assign(new Error(String(e.message)), e);
 }
 
+/** The thread's rows (arrays, with the column names once) as the row objects every caller reads. */
+function rowObjects(fields: string[], rows: unknown[][]): Record<string, unknown>[] {
+  return rows.map((row) => {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < fields.length; i++) o[fields[i]!] = row[i];
+    return o;
+  });
+}
+
 /**
  * The embedded PostgreSQL on its own worker thread: the same PGlite, the same data folder and
  * durability as {@link createPgliteClient}, but its WASM no longer runs on the main thread, where
@@ -136,12 +145,12 @@ export async function createPgliteThreadClient(dataDir: string | undefined): Pro
     await worker.terminate();
     throw error;
   });
-  worker.on('message', (m: { id: number; rows?: unknown[]; error?: Record<string, unknown> }) => {
+  worker.on('message', (m: { id: number; rows?: unknown[][]; fields?: string[]; error?: Record<string, unknown> }) => {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
     if (m.error) p.reject(threadError(m.error));
-    else p.resolve(m.rows ?? []);
+    else p.resolve(m.fields && m.rows ? rowObjects(m.fields, m.rows) : []);
   });
   worker.on('error', (error) => die(new Error(`the embedded PostgreSQL thread failed: ${error.message}`)));
   worker.on('exit', (code) => die(new Error(`the embedded PostgreSQL thread exited (code ${code})`)));
