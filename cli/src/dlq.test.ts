@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -7,17 +6,7 @@ import { actOnDlq, formatDlq, isDeadLetterId, listDlq } from './dlq.js';
 import { buildCli } from './main.js';
 import { OperatorGraphQLError } from './operatorApi.js';
 import { startSettle, type RunningSettle } from './start.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => ok(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from './testing/processes.js';
 
 describe('isDeadLetterId', () => {
   it('tells a Kafka topic/partition/offset from a stream id', () => {

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventMetadata } from '@settle/domain';
@@ -15,20 +14,10 @@ import {
 import { runProjectionRebuild, runProjectionRollback } from './rebuild.js';
 import { runStreamReplay } from './replay.js';
 import { startSettle, type RunningSettle } from './start.js';
+import { freePort } from './testing/processes.js';
 
 const meta: EventMetadata = { correlationId: 'c', causationId: 'c', actor: 'test' };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => ok(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function replay(dataDir: string, streamId: string, to?: string) {
   const lines: Record<string, unknown>[] = [];

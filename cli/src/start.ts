@@ -106,6 +106,7 @@ export async function startSettle(
     const liveVersions = new LiveVersions(parts.readStore, ALL_PROJECTIONS, {
       pubsub: parts.pubsub,
       logger: logger.child({ part: 'versions' }),
+      eventStore: parts.eventStore,
     });
     await liveVersions.start();
     stops.push(async () => liveVersions.stop());

@@ -1,22 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, PartMonitor } from '@settle/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partReadiness } from './health.js';
 import { startSettle, type RunningSettle } from './start.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => ok(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from './testing/processes.js';
 
 describe('a worker-only process (projector role alone, embedded parts) serves health and metrics', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'settle-worker-health-'));

@@ -4,6 +4,7 @@ import {
   routedReadStore,
   versionedCheckpoint,
   versionedCollection,
+  type EventStore,
   type Logger,
   type MQEmitter,
   type ReadStore,
@@ -29,6 +30,7 @@ export class LiveVersions {
   private readonly served = new Map<string, number>();
   private gate?: (projection: string, version: number) => Promise<void>;
   private readonly owner = new Map<string, string>();
+  private readonly prefixes = new Map<string, string[]>();
   private readonly versions: ProjectionVersions;
   private timer?: NodeJS.Timeout;
   private readonly listeners = new Set<(changed: string[]) => void>();
@@ -40,10 +42,16 @@ export class LiveVersions {
   constructor(
     private readonly store: ReadStore,
     projections: readonly Projection[],
-    private readonly deps: { pubsub?: MQEmitter; logger?: Logger } = {},
+    private readonly deps: {
+      pubsub?: MQEmitter;
+      logger?: Logger;
+      /** Lets a process without the projector see that no event is left between two checkpoints. */
+      eventStore?: Pick<EventStore, 'readAll'>;
+    } = {},
   ) {
     this.versions = new ProjectionVersions(store);
     for (const p of projections) {
+      this.prefixes.set(p.name, p.streamPrefixes);
       this.live.set(p.name, 1);
       this.served.set(p.name, 1);
       for (const c of Object.keys(p.collections)) this.owner.set(c, p.name);
@@ -86,7 +94,7 @@ export class LiveVersions {
     const target = await this.store.getCheckpoint(versionedCheckpoint(projection, this.servedVersion(projection)));
     const deadline = Date.now() + READER_SWITCH_WAIT_MS;
     while (this.live.get(projection) === version) {
-      if ((await this.store.getCheckpoint(versionedCheckpoint(projection, version))) >= target) return;
+      if (await this.reached(projection, version, target)) return;
       if (Date.now() >= deadline) {
         this.deps.logger?.warn(
           { projection, version, target },
@@ -107,6 +115,20 @@ export class LiveVersions {
   /** The read store as readers should see it: every read model at its live version. */
   get readStore(): ReadStore {
     return routedReadStore(this.store, (c) => this.collectionName(c));
+  }
+
+  /**
+   * Whether `version` of `projection` holds everything up to `target`: its checkpoint is there, or
+   * no event it reads lies between (checkpoints move with batches, which may end on events of
+   * other projections: an idle projector would never write the one that closes the gap).
+   */
+  private async reached(projection: string, version: number, target: number): Promise<boolean> {
+    const at = await this.store.getCheckpoint(versionedCheckpoint(projection, version));
+    if (at >= target) return true;
+    const prefixes = this.prefixes.get(projection);
+    if (!this.deps.eventStore || !prefixes?.length) return false;
+    const [next] = await this.deps.eventStore.readAll({ after: at, limit: 1, streamPrefixes: prefixes });
+    return next === undefined || next.globalPosition > target;
   }
 
   /** Called with the names of projections whose live version changed. */

@@ -1,4 +1,11 @@
-import { createPgliteClient, MemoryReadStore, ProjectionVersions, silentLogger, SqlEventStore } from '@settle/platform';
+import {
+  createPgliteClient,
+  MemoryReadStore,
+  newId,
+  ProjectionVersions,
+  silentLogger,
+  SqlEventStore,
+} from '@settle/platform';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LiveVersions } from './liveVersions.js';
 import { merchantStatsProjection } from './merchantStats.js';
@@ -59,5 +66,48 @@ describe('readers across a version switch', () => {
     await projector.versions.refresh();
     await expect.poll(() => readers.collectionName(REQUESTS), { timeout: 10_000 }).toBe('requests_v2');
     expect(await readers.readStore.collection(REQUESTS).count()).toBe(50);
+  });
+});
+
+describe('readers in a process that only reads, when checkpoints differ by events of other streams', () => {
+  it('switch at once when no event of the projection lies between the two checkpoints', async () => {
+    const eventStore = await SqlEventStore.create(await createPgliteClient(undefined));
+    try {
+      const readStore = new MemoryReadStore();
+      const lastRequest = await registerRequests(eventStore, 5);
+      // Events of other streams after the last request event: a projector batch that ended on them
+      // left version 1's checkpoint there, while the rebuilt version 2 stopped at the last request event.
+      let head = lastRequest;
+      for (let i = 0; i < 3; i++)
+        head = (
+          await eventStore.append(
+            `client-gate-${i}`,
+            [
+              {
+                id: newId(),
+                type: 'ClientRegistered',
+                data: {},
+                metadata: { correlationId: 'c', causationId: 'c', actor: 't' },
+              },
+            ],
+            { expectedRevision: 'no_stream' },
+          )
+        ).position;
+      await readStore.saveCheckpoint('requests', head);
+      await readStore.saveCheckpoint('requests@v2', lastRequest);
+      const blind = new LiveVersions(readStore, PROJECTIONS);
+      const seeing = new LiveVersions(readStore, PROJECTIONS, { eventStore });
+      await blind.start();
+      await seeing.start();
+      await new ProjectionVersions(readStore).update('requests', () => ({ live: 2, previous: 1, building: null }));
+      await Promise.all([blind.refresh(), seeing.refresh()]);
+      await expect.poll(() => seeing.collectionName(REQUESTS), { timeout: 5_000 }).toBe('requests_v2');
+      // Without the event store, the checkpoints alone keep readers waiting (up to the 30 s bound).
+      expect(blind.collectionName(REQUESTS)).toBe('requests');
+      blind.stop();
+      seeing.stop();
+    } finally {
+      await eventStore.close();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { createPgliteClient } from '../eventStore/pgliteClient.js';
 import type { EventStore } from '../eventStore/port.js';
 import { SqlEventStore } from '../eventStore/sqlEventStore.js';
 import { createLogger, silentLogger } from '../logger.js';
+import { deleteKafkaRun } from '../testing/kafkaRun.js';
 import { describeBusContract } from '../testing/busContract.js';
 import { createKafkaClient } from './kafkaClient.js';
 import type { KafkaConsumerSettings } from './kafkaConsumer.js';
@@ -38,18 +39,7 @@ async function newStore(): Promise<EventStore> {
   return SqlEventStore.create(await createPgliteClient(undefined));
 }
 
-afterAll(async () => {
-  const admin = createKafkaClient({ brokers, logger }).admin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(runPrefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(runPrefix));
-    if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
-  } finally {
-    await admin.disconnect();
-  }
-});
+afterAll(() => deleteKafkaRun(brokers, logger, runPrefix));
 
 describeBusContract(
   `Kafka (${brokers.join(',')}), forwarded from PGlite`,

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPgliteClient } from '../eventStore/pgliteClient.js';
 import { SqlEventStore } from '../eventStore/sqlEventStore.js';
 import { silentLogger } from '../logger.js';
+import { deleteKafkaRun } from '../testing/kafkaRun.js';
 import { createKafkaClient, ERR_BUS_CRASH_LOOP } from './kafkaClient.js';
 import { encodeEvent } from './kafkaCodec.js';
 import { attemptCheckpointName, type KafkaConsumerSettings } from './kafkaConsumer.js';
@@ -35,18 +36,7 @@ const fast: Partial<KafkaConsumerSettings> = {
   retryMaxDelayMs: 200,
 };
 
-afterAll(async () => {
-  const admin = createKafkaClient({ brokers, logger }).admin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(runPrefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(runPrefix));
-    if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
-  } finally {
-    await admin.disconnect();
-  }
-});
+afterAll(() => deleteKafkaRun(brokers, logger, runPrefix));
 
 describe('Kafka consumers count crash loops', () => {
   it('a handler that kills the process: after 3 counted deaths the message is dead-lettered unhandled (CRASH_LOOP) and everything else is handled', async () => {
