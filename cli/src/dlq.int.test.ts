@@ -14,7 +14,7 @@ import {
 } from '@settle/platform';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { actOnDlq, listDlq } from './dlq.js';
+import { actOnDlq, formatDlq, listDlq } from './dlq.js';
 import { startSettle, type RunningSettle } from './start.js';
 import { createTestWorld, freePort, KAFKA_URL, MONGO_URL, waitUntil, type TestWorld } from './testing/processes.js';
 
@@ -127,6 +127,8 @@ describe('settle dlq on PostgreSQL + Kafka + MongoDB', () => {
         eventType: 'RequestRegistered',
       });
       expect(k1.id).toBe(`${k1.topic}/${k1.partition}/${k1.offset}`);
+      expect(k1.errorCode).toMatch(/^SETTLE_ERR_/);
+      expect(formatDlq(list)).toContain(`${k1.errorCode}: cannot handle RequestRegistered`);
 
       healed = true;
       expect(await actOnDlq('retry', k1.id, env)).toMatchObject({ ok: true });

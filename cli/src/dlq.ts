@@ -24,6 +24,8 @@ export interface DeadLetterRow {
   group: string;
   attempts: number;
   error: string;
+  /** SETTLE_ERR_… (SETTLE_ERR_BUS_CRASH_LOOP: the process died on it). */
+  errorCode: string;
   failedAt: string;
   originalTopic: string;
   eventType: string | null;
@@ -31,7 +33,7 @@ export interface DeadLetterRow {
 
 export const DLQ_QUERY = `{
   parkedStreams { owner streamId eventId eventType position error attempts parkedAt pendingAction }
-  deadLetters { id topic partition offset key group attempts error failedAt originalTopic eventType }
+  deadLetters { id topic partition offset key group attempts error errorCode failedAt originalTopic eventType }
 }`;
 
 /** `<topic>/<partition>/<offset>` names a Kafka dead letter; anything else a parked stream. */
@@ -89,7 +91,7 @@ export function formatDlq(list: { parked: ParkedRow[]; deadLetters: DeadLetterRo
           d.eventType ?? '(unreadable)',
           String(d.attempts),
           d.failedAt,
-          oneLine(d.error),
+          oneLine(d.errorCode ? `${d.errorCode}: ${d.error}` : d.error),
         ]),
       ),
     );
