@@ -8,7 +8,7 @@ import {
   parseCorsOrigins,
   type ReadinessCheck,
 } from '@settle/command-side';
-import { createLogger, loadConfig, type Config, type Consumer, type Logger } from '@settle/platform';
+import { createLogger, loadConfig, SettleError, type Config, type Consumer, type Logger } from '@settle/platform';
 import { buildSandbox, createGatewayClient, startPaymentsServer } from '@settle/payments';
 import {
   ALL_PROJECTIONS,
@@ -34,6 +34,26 @@ export interface RunningSettle {
   /** Where this process serves HTTP: the APIs (command, query roles) or only health and metrics. */
   httpUrl: string;
   stop(): Promise<void>;
+}
+
+export const ERR_PORT_IN_USE = 'SETTLE_ERR_STARTUP_PORT_IN_USE';
+
+/**
+ * Listens, or fails start-up naming the setting when the port is taken: every Settle process
+ * serves HTTP (worker roles their health and metrics), so processes sharing a host each need
+ * their own SETTLE_HTTP_PORT.
+ */
+async function listenOn(setting: string, port: number, listen: () => Promise<unknown>): Promise<void> {
+  try {
+    await listen();
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code !== 'EADDRINUSE' && !/EADDRINUSE|address already in use/i.test(e.message ?? '')) throw error;
+    throw new SettleError(
+      ERR_PORT_IN_USE,
+      `${setting}=${port}: the port is already in use (another Settle process on this host? give each its own ${setting})`,
+    );
+  }
 }
 
 /**
@@ -76,7 +96,9 @@ export async function startSettle(
         webhookSecret: config.gatewayWebhookSecret,
         stateFile: join(config.dataDir, 'sandbox', 'journal.jsonl'),
       });
-      await sandbox.listen({ port: config.sandboxPort, host: config.host });
+      await listenOn('SETTLE_SANDBOX_PORT', config.sandboxPort, () =>
+        sandbox.listen({ port: config.sandboxPort, host: config.host }),
+      );
       stops.push(() => sandbox.close());
       logger.info({ port: config.sandboxPort }, 'gateway sandbox listening');
     }
@@ -87,12 +109,15 @@ export async function startSettle(
         logger: logger.child({ role: 'payments' }),
       });
       const credentials = grpcServerCredentials(grpcTls);
-      const server = await startPaymentsServer({
-        port: config.grpcPort,
-        host: config.host,
-        gateway,
-        logger: logger.child({ role: 'payments' }),
-        ...(credentials ? { credentials } : {}),
+      let server!: Awaited<ReturnType<typeof startPaymentsServer>>;
+      await listenOn('SETTLE_GRPC_PORT', config.grpcPort, async () => {
+        server = await startPaymentsServer({
+          port: config.grpcPort,
+          host: config.host,
+          gateway,
+          logger: logger.child({ role: 'payments' }),
+          ...(credentials ? { credentials } : {}),
+        });
       });
       stops.push(async () => {
         await server.close();
@@ -195,7 +220,7 @@ export async function startSettle(
         ...operatorParts(parts),
       });
     stops.push(() => app.close());
-    await app.listen({ port: config.httpPort, host: config.host });
+    await listenOn('SETTLE_HTTP_PORT', config.httpPort, () => app.listen({ port: config.httpPort, host: config.host }));
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.httpPort;
     const httpUrl = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
