@@ -18,7 +18,7 @@ import { ERR_EVENT_STORE_IN_USE } from './openEventStore.js';
 import { ERR_REPLAY_STREAM_ARCHIVED, runStreamReplay } from './replay.js';
 import { startSettle, type RunningSettle } from './start.js';
 import { settleClient, TERMINAL, type SettleClient } from './testing/client.js';
-import { freePort, sleep, waitUntil } from './testing/processes.js';
+import { embeddedTestEnv, sleep, waitUntil } from './testing/processes.js';
 
 /**
  * Archiving end to end on the embedded parts, as an operator would: requests reach a terminal
@@ -92,18 +92,8 @@ describe('settle archive (embedded parts, end to end)', () => {
   }
 
   beforeAll(async () => {
-    const httpPort = await freePort();
-    url = `http://127.0.0.1:${httpPort}`;
-    env = {
-      SETTLE_ENV: 'development',
-      SETTLE_DATA_DIR: dataDir,
-      SETTLE_HTTP_PORT: String(httpPort),
-      SETTLE_GRPC_PORT: String(await freePort()),
-      SETTLE_SANDBOX_PORT: String(await freePort()),
-      SETTLE_LOG_LEVEL: 'silent',
-      SETTLE_RATE_LIMIT: '0',
-      SETTLE_RATE_LIMIT_IP: '0',
-    };
+    env = await embeddedTestEnv(dataDir);
+    url = `http://127.0.0.1:${env.SETTLE_HTTP_PORT}`;
     config = loadConfig(env);
     await start();
     // Two settle, one is declined (amount ending in 402): all terminal, then the retention boundary.

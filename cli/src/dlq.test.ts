@@ -6,7 +6,7 @@ import { actOnDlq, formatDlq, isDeadLetterId, listDlq } from './dlq.js';
 import { buildCli } from './main.js';
 import { OperatorGraphQLError } from './operatorApi.js';
 import { startSettle, type RunningSettle } from './start.js';
-import { freePort } from './testing/processes.js';
+import { embeddedTestEnv } from './testing/processes.js';
 
 describe('isDeadLetterId', () => {
   it('tells a Kafka topic/partition/offset from a stream id', () => {
@@ -52,22 +52,10 @@ describe('settle dlq against a running Settle (embedded parts, poison reference)
   };
 
   beforeAll(async () => {
-    const httpPort = await freePort();
-    url = `http://127.0.0.1:${httpPort}`;
+    const settleEnv = await embeddedTestEnv(dataDir, { SETTLE_DEV_POISON_REFERENCE: 'poison-' });
+    url = `http://127.0.0.1:${settleEnv.SETTLE_HTTP_PORT}`;
     env = { url, clientId: 'demo-operator', clientSecret: 'demo-secret' };
-    settle = await startSettle({
-      env: {
-        SETTLE_ENV: 'development',
-        SETTLE_DATA_DIR: dataDir,
-        SETTLE_HTTP_PORT: String(httpPort),
-        SETTLE_GRPC_PORT: String(await freePort()),
-        SETTLE_SANDBOX_PORT: String(await freePort()),
-        SETTLE_LOG_LEVEL: 'silent',
-        SETTLE_RATE_LIMIT: '0',
-        SETTLE_RATE_LIMIT_IP: '0',
-        SETTLE_DEV_POISON_REFERENCE: 'poison-',
-      },
-    });
+    settle = await startSettle({ env: settleEnv });
     const token = await http('POST', '/v1/auth/token', {
       grant_type: 'client_credentials',
       client_id: 'demo-merchant',

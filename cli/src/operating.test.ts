@@ -14,7 +14,7 @@ import {
 import { runProjectionRebuild, runProjectionRollback } from './rebuild.js';
 import { runStreamReplay } from './replay.js';
 import { startSettle, type RunningSettle } from './start.js';
-import { freePort } from './testing/processes.js';
+import { embeddedTestEnv } from './testing/processes.js';
 
 const meta: EventMetadata = { correlationId: 'c', causationId: 'c', actor: 'test' };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -166,20 +166,9 @@ describe('against a running Settle', () => {
   let url = '';
 
   beforeAll(async () => {
-    const httpPort = await freePort();
-    url = `http://127.0.0.1:${httpPort}`;
-    settle = await startSettle({
-      env: {
-        SETTLE_ENV: 'development',
-        SETTLE_DATA_DIR: dataDir,
-        SETTLE_HTTP_PORT: String(httpPort),
-        SETTLE_GRPC_PORT: String(await freePort()),
-        SETTLE_SANDBOX_PORT: String(await freePort()),
-        SETTLE_LOG_LEVEL: 'silent',
-        SETTLE_RATE_LIMIT: '0',
-        SETTLE_RATE_LIMIT_IP: '0',
-      },
-    });
+    const env = await embeddedTestEnv(dataDir);
+    url = `http://127.0.0.1:${env.SETTLE_HTTP_PORT}`;
+    settle = await startSettle({ env });
   }, 120_000);
 
   afterAll(async () => {

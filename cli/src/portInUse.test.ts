@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERR_PORT_IN_USE, startSettle } from './start.js';
-import { freePort } from './testing/processes.js';
+import { embeddedTestEnv, freePort } from './testing/processes.js';
 
 describe('start-up on a port that is taken', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'settle-port-in-use-'));
@@ -22,15 +22,7 @@ describe('start-up on a port that is taken', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const env = async (overrides: Record<string, string>) => ({
-    SETTLE_ENV: 'development',
-    SETTLE_DATA_DIR: dataDir,
-    SETTLE_HTTP_PORT: String(await freePort()),
-    SETTLE_GRPC_PORT: String(await freePort()),
-    SETTLE_SANDBOX_PORT: String(await freePort()),
-    SETTLE_LOG_LEVEL: 'silent',
-    ...overrides,
-  });
+  const env = (overrides: Record<string, string>) => embeddedTestEnv(dataDir, overrides);
 
   it.each([
     ['SETTLE_HTTP_PORT', ['projector'] as const],

@@ -5,7 +5,7 @@ import { createLogger, PartMonitor } from '@settle/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partReadiness } from './health.js';
 import { startSettle, type RunningSettle } from './start.js';
-import { freePort } from './testing/processes.js';
+import { embeddedTestEnv } from './testing/processes.js';
 
 describe('a worker-only process (projector role alone, embedded parts) serves health and metrics', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'settle-worker-health-'));
@@ -13,18 +13,7 @@ describe('a worker-only process (projector role alone, embedded parts) serves he
   let url = '';
 
   beforeAll(async () => {
-    const httpPort = await freePort();
-    settle = await startSettle({
-      roles: ['projector'],
-      env: {
-        SETTLE_ENV: 'development',
-        SETTLE_DATA_DIR: dataDir,
-        SETTLE_HTTP_PORT: String(httpPort),
-        SETTLE_GRPC_PORT: String(await freePort()),
-        SETTLE_SANDBOX_PORT: String(await freePort()),
-        SETTLE_LOG_LEVEL: 'silent',
-      },
-    });
+    settle = await startSettle({ roles: ['projector'], env: await embeddedTestEnv(dataDir) });
     url = settle.httpUrl;
   }, 120_000);
 

@@ -43,6 +43,27 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port between 20000 and 32000 after 200 tries');
 }
 
+/**
+ * The environment of an in-process Settle (`startSettle`) on the embedded parts under `dataDir`:
+ * development, ports of its own, quiet, no rate limits; `extra` adds or overrides.
+ */
+export async function embeddedTestEnv(
+  dataDir: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    SETTLE_ENV: 'development',
+    SETTLE_DATA_DIR: dataDir,
+    SETTLE_HTTP_PORT: String(await freePort()),
+    SETTLE_GRPC_PORT: String(await freePort()),
+    SETTLE_SANDBOX_PORT: String(await freePort()),
+    SETTLE_LOG_LEVEL: 'silent',
+    SETTLE_RATE_LIMIT: '0',
+    SETTLE_RATE_LIMIT_IP: '0',
+    ...extra,
+  };
+}
+
 const handedOut = new Set<number>();
 
 function canListen(port: number): Promise<boolean> {
