@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestWorld, freePort, queryEvents, waitUntil, type TestWorld } from './testing/processes.js';
+import { settleClient } from './testing/client.js';
+import { createTestWorld, embeddedTestEnv, queryEvents, waitUntil, type TestWorld } from './testing/processes.js';
 import { startSettle, type RunningSettle } from './start.js';
 
 /**
@@ -23,29 +24,12 @@ describe('a PostgreSQL statement timeout during a command', () => {
     world = await createTestWorld();
     settle = await startSettle({
       roles: ['command'],
-      env: {
-        SETTLE_ENV: 'development',
+      env: await embeddedTestEnv(dataDir, {
         SETTLE_EVENT_STORE: world.pgUrl,
         SETTLE_PG_STATEMENT_TIMEOUT: '700ms',
-        SETTLE_DATA_DIR: dataDir,
-        SETTLE_HTTP_PORT: String(await freePort()),
-        SETTLE_GRPC_PORT: String(await freePort()),
-        SETTLE_SANDBOX_PORT: String(await freePort()),
-        SETTLE_LOG_LEVEL: 'silent',
-        SETTLE_RATE_LIMIT: '0',
-        SETTLE_RATE_LIMIT_IP: '0',
-      },
-    });
-    const res = await fetch(`${settle.httpUrl}/v1/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        grant_type: 'client_credentials',
-        client_id: 'demo-merchant',
-        client_secret: 'demo-secret',
       }),
     });
-    token = ((await res.json()) as { access_token: string }).access_token;
+    token = await settleClient(settle.httpUrl).token();
   }, 120_000);
 
   afterAll(async () => {
