@@ -1,4 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
+import { createRedisConnection } from '@settle/platform';
 import { MongoClient } from 'mongodb';
 import { SERVICES } from './services.js';
 
@@ -43,4 +44,19 @@ export async function dropMongoDatabase(name: string, quietMs = 3000): Promise<v
   } finally {
     await client.close();
   }
+}
+
+/** Deletes every Redis key under `prefix` (cache entries, locks, idempotency keys of one run). */
+export async function cleanupRedisPrefix(url: string, prefix: string): Promise<number> {
+  if (prefix.length < 8) throw new Error(`refusing to delete Redis keys by the short prefix ${prefix}`);
+  const redis = await createRedisConnection(url, 'bench-cleanup');
+  let deleted = 0;
+  try {
+    const stream = redis.scanStream({ match: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, count: 500 });
+    for await (const keys of stream as AsyncIterable<string[]>)
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
 }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { createPgClient, SqlEventStore } from '@settle/platform';
 import { REPO_ROOT, startSettleChild, stopAllChildren } from './children.js';
-import { cleanupKafkaTopics, dropMongoDatabase } from './cleanup.js';
+import { cleanupKafkaTopics, cleanupRedisPrefix, dropMongoDatabase } from './cleanup.js';
 import { LogGenerator, type EventRow } from './events.js';
 import { pool, sleep } from './measure.js';
 import { databaseUrl, SERVICES, tempDir, throwawayPostgres } from './services.js';
@@ -260,6 +260,7 @@ async function main(): Promise<void> {
   const mongoDb = `settle_bench_${runId}`;
   const topicPrefix = `settle-bench-${runId}.`;
   const redisPrefix = `settle-bench-${runId}:`;
+  const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
   log(
     `world ${runId}: PostgreSQL database ${pgDb}, MongoDB database ${mongoDb}, Kafka ${topicPrefix}*, Redis ${redisPrefix}*`,
   );
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
       SETTLE_BUS: `kafka://${SERVICES.kafka.join(',')}`,
       SETTLE_KAFKA_TOPIC_PREFIX: topicPrefix,
       SETTLE_READ_STORE: databaseUrl(SERVICES.mongo, mongoDb),
-      SETTLE_REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      SETTLE_REDIS_URL: redisUrl,
       SETTLE_REDIS_PREFIX: redisPrefix,
       SETTLE_LOG_LEVEL: 'info',
     };
@@ -449,6 +450,9 @@ async function main(): Promise<void> {
         log(`could not drop ${mongoDb}: ${(e as Error).message}`),
       );
       await cleanupKafkaTopics(topicPrefix).catch((e: unknown) => log(`Kafka cleanup: ${(e as Error).message}`));
+      await cleanupRedisPrefix(redisUrl, redisPrefix).catch((e: unknown) =>
+        log(`Redis cleanup: ${(e as Error).message}`),
+      );
       await dataDir.remove();
     }
   }
