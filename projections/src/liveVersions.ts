@@ -11,6 +11,22 @@ import {
 } from '@settle/platform';
 import type { Projection } from './projection.js';
 
+/**
+ * Whether a reader of `prefixes` that has read the log up to `after` holds everything up to
+ * `upTo`: the log reaches `upTo` and none of its events there and before, after `after`, are
+ * ones it reads (a checkpoint moves with batches, which may end on other streams' events).
+ */
+export async function nothingToReadUpTo(
+  eventStore: Pick<EventStore, 'readAll' | 'headPosition'>,
+  after: number,
+  upTo: number,
+  prefixes: string[],
+): Promise<boolean> {
+  if ((await eventStore.headPosition()) < upTo) return false;
+  const [next] = await eventStore.readAll({ after, limit: 1, streamPrefixes: prefixes });
+  return next === undefined || next.globalPosition > upTo;
+}
+
 /** How often a process re-reads the pointers (a missed pub/sub message costs at most this long). */
 export const POINTER_POLL_MS = 1000;
 /** Longest readers stay on the previous version after a switch while the new one catches up. */
@@ -46,7 +62,7 @@ export class LiveVersions {
       pubsub?: MQEmitter;
       logger?: Logger;
       /** Lets a process without the projector see that no event is left between two checkpoints. */
-      eventStore?: Pick<EventStore, 'readAll'>;
+      eventStore?: Pick<EventStore, 'readAll' | 'headPosition'>;
     } = {},
   ) {
     this.versions = new ProjectionVersions(store);
@@ -127,8 +143,7 @@ export class LiveVersions {
     if (at >= target) return true;
     const prefixes = this.prefixes.get(projection);
     if (!this.deps.eventStore || !prefixes?.length) return false;
-    const [next] = await this.deps.eventStore.readAll({ after: at, limit: 1, streamPrefixes: prefixes });
-    return next === undefined || next.globalPosition > target;
+    return nothingToReadUpTo(this.deps.eventStore, at, target, prefixes);
   }
 
   /** Called with the names of projections whose live version changed. */

@@ -16,7 +16,7 @@ import {
 } from '@settle/platform';
 import { CRASH_LOOP_ATTEMPTS, decodeMarker, encodeMarker, type AttemptMarker } from './attempts.js';
 import { errorText, newParkedDoc, PARKED_STREAMS, parkedId, type ParkedStreamDoc } from './parking.js';
-import { LiveVersions, READER_SWITCH_WAIT_MS } from './liveVersions.js';
+import { LiveVersions, nothingToReadUpTo, READER_SWITCH_WAIT_MS } from './liveVersions.js';
 import type { Projection } from './projection.js';
 import { REQUESTS, type RequestDoc } from './requests.js';
 import { isReadStoreFailure, UnitOfWork } from './unitOfWork.js';
@@ -651,10 +651,8 @@ export class Projector {
   }
 
   /** True when every event up to `position` is visible and none of them is for these projections beyond ours. */
-  private async nothingToProjectUpTo(position: number): Promise<boolean> {
-    if ((await this.deps.eventStore.headPosition()) < position) return false;
-    const next = await this.deps.eventStore.readAll({ after: this.position, limit: 1, streamPrefixes: this.prefixes });
-    return next.length === 0 || next[0]!.globalPosition > position;
+  private nothingToProjectUpTo(position: number): Promise<boolean> {
+    return nothingToReadUpTo(this.deps.eventStore, this.position, position, this.prefixes);
   }
 
   private waitForPosition(position: number, timeoutMs: number): Promise<boolean> {
