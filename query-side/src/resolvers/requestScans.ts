@@ -34,21 +34,18 @@ export async function newestByPages(
   const found: RequestDoc[] = [];
   let page = seqPageOf(highest);
   const lastWalked = Math.max(0, page - MAX_WALKED_PAGES + 1);
-  const withSeq = (seq: Filter[string] | undefined): Filter => (seq === undefined ? filter : { ...filter, seq });
+  const pageFilter: Filter = before === undefined ? filter : { ...filter, seq: { $lt: before } };
   while (page >= lastWalked) {
     const pages: number[] = [];
     for (let p = page; p >= lastWalked && pages.length < PARALLEL_PAGES; p--) pages.push(p);
-    const seqBelow = Number.isFinite(below) ? { $lt: below } : undefined;
-    const results = await Promise.all(
-      pages.map((p) => collection.find({ filter: { ...withSeq(seqBelow), seqPage: p } })),
-    );
+    const results = await Promise.all(pages.map((p) => collection.find({ filter: { ...pageFilter, seqPage: p } })));
     for (const docs of results) found.push(...docs.sort((a, b) => b.seq - a.seq));
     if (found.length >= limit) return found.slice(0, limit);
     page -= pages.length;
   }
   if (lastWalked === 0) return found;
   const rest = await collection.find({
-    filter: withSeq({ $lt: Math.min(below, lastWalked * REQUEST_SEQ_PAGE) }),
+    filter: { ...filter, seq: { $lt: Math.min(below, lastWalked * REQUEST_SEQ_PAGE) } },
     sort: [['seq', -1]],
     limit: limit - found.length,
   });
